@@ -1,0 +1,161 @@
+"""Readers' tiers, memberships and Leadership Alliance applications.
+
+This app is the lower layer: it knows readers and tiers, never profiles.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class TierQuerySet(models.QuerySet):
+    def members_only(self):
+        return self.filter(level__gt=Tier.PUBLIC_LEVEL)
+
+
+class Tier(models.Model):
+    """A membership level. Tiers are data (seeded by migration), compared by `level`."""
+
+    PUBLIC_LEVEL = 0
+    STRATEGIC_CIRCLE_SLUG = "strategic-circle"
+    LEADERSHIP_ALLIANCE_SLUG = "leadership-alliance"
+
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    level = models.PositiveSmallIntegerField(
+        unique=True,
+        help_text="0 is public; a reader sees blocks whose tier level is at or below their own.",
+    )
+    description = models.TextField(blank=True)
+    unlocks = models.TextField(blank=True, help_text="What members of this tier can read, one line each.")
+    self_service = models.BooleanField(
+        default=False,
+        help_text="Readers join this tier themselves (by verifying their e-mail); "
+        "otherwise staff approve an application.",
+    )
+
+    objects = TierQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["level"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("membership:tiers") + f"#{self.slug}"
+
+    @property
+    def is_public(self):
+        return self.level == self.PUBLIC_LEVEL
+
+    def unlock_lines(self):
+        return [line.strip() for line in self.unlocks.splitlines() if line.strip()]
+
+
+class MembershipQuerySet(models.QuerySet):
+    def active(self, at=None):
+        at = at or timezone.now()
+        return self.filter(status=Membership.Status.ACTIVE).filter(
+            Q(ends_at__isnull=True) | Q(ends_at__gt=at)
+        )
+
+
+class Membership(models.Model):
+    """A reader's standing in one tier. Only *active*, unexpired memberships open content."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active"
+        REJECTED = "rejected", "Rejected"
+        LAPSED = "lapsed", "Lapsed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="memberships")
+    status = models.CharField(
+        max_length=10,
+        choices=Status.choices,
+        default=Status.PENDING,
+        help_text="Only active memberships unlock content; lapsing one locks its briefings at once.",
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Leave empty for no end date.")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tier"], name="membership_one_per_user_and_tier"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "active", "rejected", "lapsed"]),
+                name="membership_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "status"])]
+
+    def __str__(self):
+        return f"{self.user} — {self.tier} ({self.get_status_display()})"
+
+    def get_absolute_url(self):
+        return reverse("membership:tiers")
+
+    def is_active(self, at=None):
+        at = at or timezone.now()
+        return self.status == self.Status.ACTIVE and (self.ends_at is None or self.ends_at > at)
+
+
+class ApplicationQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(state=Application.State.PENDING)
+
+
+class Application(models.Model):
+    """A reader's request to join the Leadership Alliance; staff decide it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Under review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="applications")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="applications")
+    organisation = models.CharField(max_length=200)
+    role = models.CharField(max_length=200, help_text="The applicant's position in the organisation.")
+    qualification_statement = models.TextField(
+        help_text="Which IP assets or management responsibility qualify the applicant."
+    )
+    consent = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review_note = models.TextField(blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ApplicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at"]
+        permissions = [("review_application", "Can approve or reject Leadership Alliance applications")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(state="pending"), name="application_one_open_per_user"
+            ),
+            models.CheckConstraint(condition=Q(consent=True), name="application_requires_consent"),
+        ]
+
+    def __str__(self):
+        return f"{self.organisation} — {self.user} ({self.get_state_display()})"
+
+    def get_absolute_url(self):
+        return reverse("membership:apply")

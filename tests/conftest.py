@@ -1,0 +1,78 @@
+"""Shared fixtures: small factories for readers at each tier and for staff."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from membership.models import Membership, Tier
+
+from .factories import MembershipFactory, StaffFactory, UserFactory, tier
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.BTW_REQUIRE_STAFF_MFA = False
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def user_factory(db):
+    return UserFactory
+
+
+@pytest.fixture
+def member_factory(db):
+    """`member_factory(tier_slug)` → a verified user with an active membership of that tier."""
+
+    def make(tier_slug=Tier.STRATEGIC_CIRCLE_SLUG, **kwargs):
+        user = UserFactory(verified=True, **kwargs)
+        MembershipFactory(user=user, tier=tier(tier_slug), status=Membership.Status.ACTIVE)
+        if tier_slug == Tier.LEADERSHIP_ALLIANCE_SLUG:
+            MembershipFactory(user=user, tier=tier(Tier.STRATEGIC_CIRCLE_SLUG), status=Membership.Status.ACTIVE)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def member_client(client, member_factory):
+    """`member_client(tier=…)` → the test client logged in as a member of that tier."""
+
+    def make(tier=Tier.STRATEGIC_CIRCLE_SLUG):
+        client.force_login(member_factory(tier))
+        return client
+
+    return make
+
+
+@pytest.fixture
+def staff_factory(db):
+    def make(*groups, **kwargs):
+        user = StaffFactory(**kwargs)
+        for name in groups:
+            user.groups.add(Group.objects.get(name=name))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def analyst(staff_factory):
+    return staff_factory("Analysts")
+
+
+@pytest.fixture
+def moderator(staff_factory):
+    return staff_factory("Moderators")
+
+
+@pytest.fixture
+def superuser(db):
+    return StaffFactory(is_superuser=True)
