@@ -6,6 +6,8 @@ Reads are named queryset methods (`Institution.objects.published()`,
 """
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -225,6 +227,29 @@ class Institution(models.Model):
     def last_updated(self):
         return self.public_updated_at or self.published_at
 
+    def record_public_change(self, *, summary: str = "", at=None):
+        """Move the public "last updated" date and the day's "profile updated" timeline entry.
+
+        Call it only when something readers can see changed (moderation approvals, retractions,
+        edits to public fields of a published profile). It deliberately leaves `version` alone so
+        that a moderator's approval never turns an analyst's open edit into a stale one.
+        """
+        at = at or timezone.now()
+        type(self).objects.filter(pk=self.pk).update(public_updated_at=at)
+        self.public_updated_at = at
+        if not self.is_published(at):
+            return
+        day = timezone.localdate(at)
+        entry, created = TimelineEvent.objects.get_or_create(
+            institution=self,
+            date=day,
+            kind=TimelineEvent.Kind.PROFILE_UPDATE,
+            defaults={"title": "Public profile updated", "text": summary},
+        )
+        if not created and summary and summary not in entry.text:
+            entry.text = f"{entry.text}\n{summary}".strip()
+            entry.save(update_fields=["text"])
+
 
 class InstitutionUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(Institution, on_delete=models.CASCADE)
@@ -282,6 +307,11 @@ class Reviewed(models.Model):
 
     def is_approved(self):
         return self.review_state == ReviewState.APPROVED
+
+    @property
+    def reviewed_institution(self):
+        """The profile whose moderators decide this item."""
+        return self.institution
 
 
 def required_tier_field(help_text: str, **kwargs) -> models.ForeignKey:
@@ -387,6 +417,10 @@ class Relationship(Reviewed):
     def __str__(self):
         return f"{self.source} — {self.get_kind_display().lower()} — {self.target}"
 
+    @property
+    def reviewed_institution(self):
+        return self.source
+
     def get_absolute_url(self):
         return reverse("profiles:map", kwargs={"slug": self.source.slug})
 
@@ -454,7 +488,17 @@ class Watchpoint(OrderedChild):
 class TimelineEvent(models.Model):
     """A dated entry in the profile's public timeline."""
 
+    class Kind(models.TextChoices):
+        EVENT = "event", "Event"
+        PROFILE_UPDATE = "profile-update", "Profile updated"
+
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="timeline")
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.EVENT,
+        help_text="'Profile updated' entries are written by the system when readers' view changes.",
+    )
     date = models.DateField(validators=[validate_not_far_future])
     title = models.CharField(max_length=300)
     text = models.TextField(blank=True, help_text="Public. " + MARKDOWN_HELP)
@@ -588,3 +632,47 @@ class BriefingUserObjectPermission(UserObjectPermissionBase):
 
 class BriefingGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Briefing, on_delete=models.CASCADE)
+
+
+class ReviewRecordQuerySet(models.QuerySet):
+    def for_item(self, item):
+        return self.filter(
+            content_type=ContentType.objects.get_for_model(item), object_id=item.pk
+        ).select_related("actor")
+
+
+class ReviewRecord(models.Model):
+    """One moderation decision, append-only: who moved which item from what to what, and why."""
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    item = GenericForeignKey("content_type", "object_id")
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="review_records")
+    from_state = models.CharField(max_length=10, choices=ReviewState.choices, blank=True)
+    to_state = models.CharField(max_length=10, choices=ReviewState.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ReviewRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="review_record_item_idx"),
+            models.Index(fields=["institution", "-created_at"], name="review_record_inst_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.content_type.model} #{self.object_id}: {self.from_state or 'new'} → {self.to_state}"
+
+    def get_absolute_url(self):
+        return self.institution.get_absolute_url()
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Review records are append-only; record a new decision instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Review records are append-only and cannot be deleted.")
