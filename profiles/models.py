@@ -8,6 +8,7 @@ Reads are named queryset methods (`Institution.objects.published()`,
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -176,8 +177,11 @@ class Institution(models.Model):
     last_edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
     )
+    search_vector = SearchVectorField(
+        null=True, editable=False, help_text="PostgreSQL full-text index of public fields only (profiles.search)."
+    )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["search_vector"])
     objects = InstitutionQuerySet.as_manager()
 
     class Meta:
@@ -214,6 +218,9 @@ class Institution(models.Model):
         if self.public_updated_at is None and self.status == self.Status.PUBLISHED:
             self.public_updated_at = self.published_at
         super().save(*args, **kwargs)
+        from .search import refresh_search_index
+
+        refresh_search_index([self.pk])
 
     def is_published(self, at=None):
         at = at or timezone.now()

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import ReviewRecord, ReviewState
+from .search import refresh_search_index
 
 LEGAL_MOVES = {
     (ReviewState.SUBMITTED, ReviewState.APPROVED),
@@ -86,6 +87,7 @@ def transition(item, *, to_state: str, actor, note: str = ""):
         note=note,
         created_at=now,
     )
+    refresh_search_index([current.reviewed_institution.pk])
     if _readers_see_change(current, from_state, to_state):
         current.reviewed_institution.record_public_change(summary=_public_summary(current, to_state), at=now)
     item.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})

@@ -23,6 +23,7 @@ from profiles.models import (
     TimelineEvent,
     Watchpoint,
 )
+from profiles.search import refresh_search_index
 
 WORDS = [
     "fibre", "backbone", "exchange", "registry", "cloud", "subsea", "cable", "peering", "transit", "compute",
@@ -173,4 +174,5 @@ class Command(BaseCommand):
         Watchpoint.objects.bulk_create(watchpoints, batch_size=5000)
         TimelineEvent.objects.bulk_create(timeline, batch_size=5000)
         Relationship.objects.bulk_create(relationships, batch_size=5000, ignore_conflicts=True)
+        refresh_search_index([inst.pk for inst in institutions])
         return previous_ids

@@ -1,0 +1,82 @@
+"""Search finds public text only, ranks it, and survives any input (both database backends)."""
+
+import pytest
+from django.db import connection
+
+from membership.models import Tier
+from profiles import search
+from profiles.models import Institution
+
+from .factories import BriefingFactory, EvidenceItemFactory, InstitutionFactory, tier
+
+pytestmark = pytest.mark.django_db
+
+
+def results(q):
+    return list(search.search(Institution.objects.published(), q))
+
+
+def test_search_finds_profile_by_public_text():
+    hit = InstitutionFactory(name="Northern Fibre Exchange", dek="Carrier-neutral peering in the Nordics.")
+    InstitutionFactory(name="Unrelated Registry", dek="Runs a country-code top-level domain.")
+    assert results("peering") == [hit]
+
+
+def test_search_ranks_name_matches_first():
+    if connection.vendor != "postgresql":
+        pytest.skip("Ranking needs PostgreSQL full-text search; SQLite uses a substring fallback")
+    body_hit = InstitutionFactory(name="Atlas Holdings", dek="Builds subsea cable landing stations.")
+    name_hit = InstitutionFactory(name="Subsea Cable Consortium", dek="A consortium.")
+    assert results("subsea cable")[:2] == [name_hit, body_hit]
+
+
+def test_search_matches_approved_public_evidence_titles_on_postgres():
+    if connection.vendor != "postgresql":
+        pytest.skip("Evidence titles are indexed in the PostgreSQL search vector only")
+    inst = InstitutionFactory()
+    EvidenceItemFactory(institution=inst, title="Quetzalcoatl landing permit granted")
+    search.refresh_search_index([inst.pk])
+    assert results("quetzalcoatl") == [inst]
+
+
+def test_briefing_text_and_locked_evidence_are_never_indexed():
+    inst = InstitutionFactory()
+    BriefingFactory(institution=inst, body="zanzibarite secret", required_tier=tier(Tier.LEADERSHIP_ALLIANCE_SLUG))
+    EvidenceItemFactory(
+        institution=inst, title="zanzibarite memo", required_tier=tier(Tier.STRATEGIC_CIRCLE_SLUG)
+    )
+    EvidenceItemFactory(institution=inst, title="zanzibarite draft", review_state="submitted")
+    search.refresh_search_index([inst.pk])
+    assert results("zanzibarite") == []
+
+
+def test_drafts_are_not_searchable():
+    InstitutionFactory(name="Hidden Draft Exchange", status=Institution.Status.DRAFT)
+    assert results("hidden draft") == []
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "x" * 5000,
+        '"unterminated quote',
+        "fibre OR -peering & | ! ( ) :*",
+        "'; DROP TABLE profiles_institution; --",
+        "Überseekabel 海底ケーブル кабель",
+        "\x00\x01 control",
+        "   ",
+    ],
+)
+def test_hostile_queries_never_fail(q):
+    InstitutionFactory(name="Fibre Exchange")
+    results(q)  # must not raise
+    assert Institution.objects.count() == 1
+
+
+def test_snippet_escapes_text_and_marks_terms():
+    inst = InstitutionFactory(name="Marked", dek="<script>alert(1)</script> peering fabric")
+    [hit] = results("peering")
+    html = search.snippet(hit, "peering")
+    assert "<script>" not in html
+    assert "<mark>peering</mark>" in html
+    assert inst == hit
