@@ -1,0 +1,56 @@
+"""Facet counts respect the query and the other filters; bad filter values are ignored."""
+
+import pytest
+from django.http import QueryDict
+
+from profiles import facets
+from profiles.models import Institution
+
+from .factories import InstitutionFactory, SectorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def counts_for(query_string):
+    filters = facets.parse_filters(QueryDict(query_string))
+    return {
+        param: {o.value: o.count for o in options}
+        for param, options in facets.facet_counts(Institution.objects.published(), filters).items()
+    }
+
+
+def test_facet_counts_apply_other_filters_not_their_own():
+    cloud = SectorFactory(name="Cloud", slug="cloud")
+    a = InstitutionFactory(type="company", base_region="europe", criticality="high")
+    a.sectors.add(cloud)
+    InstitutionFactory(type="registry", base_region="europe", criticality="low")
+    InstitutionFactory(type="company", base_region="africa", criticality="high")
+    counts = counts_for("region=europe")
+    assert counts["type"]["company"] == 1 and counts["type"]["registry"] == 1
+    assert counts["region"]["europe"] == 2 and counts["region"]["africa"] == 1  # own filter not applied
+    assert counts["sector"] == {"cloud": 1}
+
+
+def test_sector_filter_narrows_enum_facets():
+    cloud = SectorFactory(name="Cloud", slug="cloud")
+    InstitutionFactory(type="company").sectors.add(cloud)
+    InstitutionFactory(type="registry")
+    assert counts_for("sector=cloud")["type"]["registry"] == 0
+
+
+@pytest.mark.parametrize("qs", ["type=nonsense", "region=%00", "criticality=" + "x" * 500, "sector=<script>"])
+def test_malformed_filter_values_are_ignored(qs):
+    assert facets.parse_filters(QueryDict(qs)) == {}
+
+
+def test_drafts_are_not_counted():
+    InstitutionFactory(type="company", status=Institution.Status.DRAFT)
+    assert counts_for("")["type"]["company"] == 0
+
+
+def test_facets_cost_two_queries(django_assert_num_queries):
+    SectorFactory(name="Cloud", slug="cloud")
+    for _ in range(5):
+        InstitutionFactory()
+    with django_assert_num_queries(2):
+        counts_for("type=company&sector=cloud")
