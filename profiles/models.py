@@ -469,9 +469,23 @@ class Watchpoint(OrderedChild):
     required_tier = required_tier_field(
         "Leave empty for a public watchpoint; a tier makes it members-only.", null=True, blank=True
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WATCHING)
-    triggered_at = models.DateField(null=True, blank=True)
-    status_note = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=10,
+        choices=Status.choices,
+        default=Status.WATCHING,
+        help_text="Mark it triggered (with a date and note) when it happens; followers are alerted.",
+    )
+    triggered_at = models.DateField(null=True, blank=True, validators=[validate_not_far_future])
+    status_note = models.TextField(blank=True, help_text="What happened, shown with a triggered watchpoint.")
+    evidence = models.ForeignKey(
+        EvidenceItem,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="watchpoints",
+        help_text="Optional source for the trigger; shown only once approved and visible to the reader.",
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords()
@@ -480,6 +494,12 @@ class Watchpoint(OrderedChild):
     class Meta:
         ordering = ["order", "pk"]
         indexes = [models.Index(fields=["institution", "order"], name="watchpoint_institution_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="triggered") | Q(triggered_at__isnull=False),
+                name="watchpoint_triggered_has_date",
+            )
+        ]
 
     def __str__(self):
         return self.text[:80]
@@ -487,6 +507,24 @@ class Watchpoint(OrderedChild):
     @property
     def title(self):
         return f"{self.get_kind_display()} watchpoint"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_status = instance.__dict__.get("status")
+        return instance
+
+    def save(self, *args, **kwargs):
+        if self.status != getattr(self, "_loaded_status", Watchpoint.Status.WATCHING):
+            self.status_changed_at = timezone.now()
+        super().save(*args, **kwargs)
+        self._loaded_status = self.status
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.status == self.Status.TRIGGERED and not self.triggered_at:
+            raise ValidationError({"triggered_at": "A triggered watchpoint needs the date it was triggered."})
 
     def get_absolute_url(self):
         return self.institution.get_absolute_url() + "#watchpoints"
@@ -683,3 +721,74 @@ class ReviewRecord(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Review records are append-only and cannot be deleted.")
+
+
+class FollowQuerySet(models.QuerySet):
+    def of(self, user):
+        return self.filter(user=user)
+
+
+class Follow(models.Model):
+    """A member watches a profile: it appears on their watchlist and in their digests."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follows")
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="follows")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(default=timezone.now, help_text="When the member last opened the watchlist.")
+
+    objects = FollowQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "institution"], name="follow_once")]
+
+    def __str__(self):
+        return f"{self.user} follows {self.institution}"
+
+    def get_absolute_url(self):
+        return reverse("watch:list")
+
+
+class WatchSettings(models.Model):
+    """A member's digest choice and the high-water mark of what was last mailed."""
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", "Daily"
+        WEEKLY = "weekly", "Weekly"
+        OFF = "off", "Off"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watch_settings")
+    frequency = models.CharField(max_length=8, choices=Frequency.choices, default=Frequency.WEEKLY)
+    last_digest_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user_id"]
+        verbose_name_plural = "watch settings"
+
+    def __str__(self):
+        return f"{self.user}: {self.get_frequency_display()} digest"
+
+    def get_absolute_url(self):
+        return reverse("watch:list")
+
+
+class DigestDelivery(models.Model):
+    """One digest e-mail sent: recorded in the same transaction as the decision to send it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="digests")
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField()
+    item_count = models.PositiveIntegerField()
+    item_keys = models.TextField(blank=True, help_text="The updates mailed, one key per line.")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        verbose_name_plural = "digest deliveries"
+        constraints = [models.UniqueConstraint(fields=["user", "window_end"], name="digest_once_per_window")]
+
+    def __str__(self):
+        return f"Digest to {self.user} at {self.sent_at:%Y-%m-%d %H:%M}"
+
+    def get_absolute_url(self):
+        return reverse("watch:list")

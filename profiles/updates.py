@@ -1,0 +1,143 @@
+"""What changed on profiles, as a reader at a given tier may see it.
+
+One stream feeds the RSS/Atom feeds (an anonymous reader), and later the watchlist and
+digests (a member): new profiles, newly approved evidence, and timeline events. Visibility
+comes from the gate (`public_for(reader)`), never from the caller.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from membership.gating import reader_for
+
+from .models import EvidenceItem, Institution, Relationship, TimelineEvent, Watchpoint
+
+
+@dataclass(frozen=True)
+class Update:
+    kind: str  # "profile", "evidence", "timeline"
+    institution: Institution
+    title: str
+    description: str
+    link: str
+    at: datetime.datetime
+    key: str  # stable id for feed GUIDs and digests
+
+    @property
+    def kind_label(self):
+        return KIND_LABELS[self.kind]
+
+
+KIND_LABELS = {
+    "profile": "New profile",
+    "evidence": "New source",
+    "timeline": "Timeline",
+    "watchpoint": "Watchpoint",
+    "relationship": "Relationship",
+}
+
+
+def _as_datetime(day: datetime.date) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time(12, 0), tzinfo=datetime.UTC)
+
+
+def updates_for(
+    reader, institutions: QuerySet, *, since=None, limit: int = 50, watch_kinds: bool = False
+) -> list[Update]:
+    """Newest first, at most `limit`; `institutions` must already be `published()`.
+
+    `watch_kinds` adds what followers care about beyond the feeds: watchpoints added or
+    triggered, and newly approved relationships.
+    """
+    reader = reader_for(reader)
+    profiles = institutions.only("pk", "name", "slug", "dek", "published_at")
+    if since:
+        profiles = profiles.filter(published_at__gt=since)
+    evidence = (
+        EvidenceItem.objects.public_for(reader)
+        .filter(institution__in=institutions, reviewed_at__isnull=False)
+        .select_related("institution")
+        .order_by("-reviewed_at")
+    )
+    timeline = (
+        TimelineEvent.objects.filter(institution__in=institutions, kind=TimelineEvent.Kind.EVENT)
+        .select_related("institution")
+        .order_by("-date", "-pk")
+    )
+    if since:
+        evidence = evidence.filter(reviewed_at__gt=since)
+        timeline = timeline.filter(created_at__gt=since)
+    items = [
+        Update("profile", p, p.name, p.dek, p.get_absolute_url(), p.published_at, f"profile-{p.pk}")
+        for p in profiles.order_by("-published_at")[:limit]
+    ]
+    items += [
+        Update(
+            "evidence",
+            e.institution,
+            f"{e.institution.name}: {e.title}",
+            f"{e.publisher}. {e.claim}",
+            e.get_absolute_url(),
+            e.reviewed_at,
+            f"evidence-{e.pk}",
+        )
+        for e in evidence[:limit]
+    ]
+    items += [
+        Update(
+            "timeline",
+            t.institution,
+            f"{t.institution.name}: {t.title}",
+            t.text,
+            t.get_absolute_url(),
+            _as_datetime(t.date),
+            f"timeline-{t.pk}",
+        )
+        for t in timeline[:limit]
+    ]
+    if watch_kinds:
+        items += _watch_updates(reader, institutions, since=since, limit=limit)
+    items.sort(key=lambda u: u.at, reverse=True)
+    return items[:limit]
+
+
+def _watch_updates(reader, institutions, *, since, limit) -> list[Update]:
+    watchpoints = (
+        Watchpoint.objects.visible_to(reader)
+        .filter(institution__in=institutions)
+        .select_related("institution")
+        .order_by("-created_at")
+    )
+    triggered = watchpoints.filter(status=Watchpoint.Status.TRIGGERED).order_by("-status_changed_at")
+    relationships = (
+        Relationship.objects.public_for(reader)
+        .filter(source__in=institutions, reviewed_at__isnull=False)
+        .select_related("source", "target")
+        .order_by("-reviewed_at")
+    )
+    if since:
+        watchpoints = watchpoints.filter(created_at__gt=since)
+        triggered = triggered.filter(status_changed_at__gt=since)
+        relationships = relationships.filter(reviewed_at__gt=since)
+    items = [
+        Update("watchpoint", w.institution, f"{w.institution.name}: new watchpoint", w.text,
+               w.get_absolute_url(), w.created_at, f"watchpoint-{w.pk}")
+        for w in watchpoints[:limit]
+    ]
+    items += [
+        Update("watchpoint", w.institution, f"{w.institution.name}: watchpoint triggered",
+               f"{w.text} {w.status_note}".strip(), w.get_absolute_url(), w.status_changed_at,
+               f"watchpoint-{w.pk}-triggered")
+        for w in triggered[:limit]
+        if w.status_changed_at
+    ]
+    items += [
+        Update("relationship", r.source, str(r), r.description, r.get_absolute_url(), r.reviewed_at,
+               f"relationship-{r.pk}")
+        for r in relationships[:limit]
+    ]
+    return items

@@ -1,0 +1,173 @@
+"""Watchlists: following profiles, what changed since the last look, and e-mail digests.
+
+Everything a follower is shown comes through `updates.updates_for(reader, …)`, so tier rules
+are applied by the gate at the moment of reading or sending: a member who lapsed yesterday
+gets no locked text today.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from membership.gating import reader_for
+
+from .models import DigestDelivery, Follow, Institution, WatchSettings
+from .updates import updates_for
+
+PERIODS = {
+    WatchSettings.Frequency.DAILY: datetime.timedelta(hours=23),
+    WatchSettings.Frequency.WEEKLY: datetime.timedelta(days=6, hours=23),
+}
+FIRST_DIGEST_LOOKBACK = datetime.timedelta(days=7)
+DIGEST_LIMIT = 100
+UNSUBSCRIBE_SALT = "btwprofiles.watch.unsubscribe"
+UNSUBSCRIBE_MAX_AGE = datetime.timedelta(days=60)
+
+
+class WatchError(Exception):
+    """A refused watchlist action, with a message for the reader."""
+
+
+def may_follow(user) -> bool:
+    """Watchlists are a member benefit (Strategic Circle and above)."""
+    return bool(getattr(user, "is_authenticated", False)) and reader_for(user).level >= 1
+
+
+@transaction.atomic
+def set_following(*, user, institution: Institution, follow: bool) -> bool:
+    """Follow or unfollow a published profile; returns whether the user now follows it."""
+    if not may_follow(user):
+        raise PermissionDenied("Watchlists are for members: join the Strategic Circle to follow profiles.")
+    if follow:
+        if not institution.is_published():
+            raise WatchError("Only published profiles can be followed.")
+        Follow.objects.get_or_create(user=user, institution=institution)
+        WatchSettings.objects.get_or_create(user=user)
+        return True
+    Follow.objects.filter(user=user, institution=institution).delete()
+    return False
+
+
+def watchlist(user, *, limit_per_profile: int = 10):
+    """The followed profiles with what changed since the member last looked at each, in bounded queries."""
+    reader = reader_for(user)
+    follows = list(
+        Follow.objects.of(user)
+        .filter(institution__in=Institution.objects.published())
+        .select_related("institution")
+        .order_by("institution__name")
+    )
+    if not follows:
+        return []
+    since = min(f.last_seen_at for f in follows)
+    institutions = Institution.objects.published().filter(pk__in=[f.institution_id for f in follows])
+    grouped = defaultdict(list)
+    for update in updates_for(reader, institutions, since=since, limit=500, watch_kinds=True):
+        grouped[update.institution.pk].append(update)
+    return [
+        (f, [u for u in grouped[f.institution_id] if u.at > f.last_seen_at][:limit_per_profile]) for f in follows
+    ]
+
+
+def mark_seen(user, at=None) -> None:
+    Follow.objects.of(user).update(last_seen_at=at or timezone.now())
+
+
+# --- digests -------------------------------------------------------------------------------
+
+
+def due_for_digest(now=None):
+    """Members whose chosen period has passed since their last digest, and who follow something."""
+    now = now or timezone.now()
+    due = Q()
+    for frequency, period in PERIODS.items():
+        due |= Q(frequency=frequency) & (Q(last_digest_at__isnull=True) | Q(last_digest_at__lte=now - period))
+    return (
+        WatchSettings.objects.filter(due, user__is_active=True, user__follows__isnull=False)
+        .distinct()
+        .order_by("user_id")
+    )
+
+
+def unsubscribe_token(user) -> str:
+    return signing.dumps({"u": user.pk}, salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def user_from_unsubscribe_token(token: str):
+    """The user a token names; raises signing.BadSignature (tampered) or SignatureExpired (old)."""
+    from django.contrib.auth import get_user_model
+
+    data = signing.loads(token, salt=UNSUBSCRIBE_SALT, max_age=UNSUBSCRIBE_MAX_AGE)
+    return get_user_model().objects.get(pk=data["u"])
+
+
+def unsubscribe(user) -> None:
+    WatchSettings.objects.update_or_create(user=user, defaults={"frequency": WatchSettings.Frequency.OFF})
+
+
+def send_digest(settings_pk: int, *, now=None) -> int:
+    """Decide, record and send one member's digest in one transaction; returns items mailed.
+
+    The row lock makes two concurrent runs take turns; the re-check after locking makes the
+    second one see the first one's record and send nothing. If sending fails, the record is
+    rolled back with it, so the next run sends it (no member skipped).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = WatchSettings.objects.select_for_update().select_related("user").filter(pk=settings_pk).first()
+        if row is None or not due_for_digest(now).filter(pk=row.pk).exists():
+            return 0
+        user = row.user
+        since = row.last_digest_at or now - FIRST_DIGEST_LOOKBACK
+        followed = Institution.objects.published().filter(follows__user=user)
+        updates = updates_for(reader_for(user), followed, since=since, limit=DIGEST_LIMIT, watch_kinds=True)
+        row.last_digest_at = now
+        row.save(update_fields=["last_digest_at"])
+        if not updates:
+            return 0
+        DigestDelivery.objects.create(
+            user=user,
+            window_start=since,
+            window_end=now,
+            item_count=len(updates),
+            item_keys="\n".join(u.key for u in updates),
+            sent_at=now,
+        )
+        _digest_message(user, updates, since=since).send(fail_silently=False)
+        return len(updates)
+
+
+def _digest_message(user, updates, *, since) -> EmailMultiAlternatives:
+    site = getattr(settings, "SITE_URL", "").rstrip("/")
+    unsubscribe_url = site + reverse("watch:unsubscribe", kwargs={"token": unsubscribe_token(user)})
+    context = {
+        "user": user,
+        "updates": updates,
+        "since": since,
+        "site_url": site,
+        "watchlist_url": site + reverse("watch:list"),
+        "unsubscribe_url": unsubscribe_url,
+    }
+    subject = f"{getattr(settings, 'ACCOUNT_EMAIL_SUBJECT_PREFIX', '')}{len(updates)} updates on profiles you follow"
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("profiles/email/digest.txt", context),
+        to=[user.email],
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    message.attach_alternative(render_to_string("profiles/email/digest.html", context), "text/html")
+    return message
