@@ -1,32 +1,176 @@
-from django.http import JsonResponse
+"""Public reader pages: home, directory, profile, relationship map; plus health and error pages."""
+
+import logging
+import uuid
+from functools import cached_property
+
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpResponse, HttpResponseServerError, JsonResponse
+from django.shortcuts import render
+from django.template import loader
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import requires_csrf_token
 from django.views.generic import DetailView, ListView, TemplateView
 
-from .models import Institution
+from membership.gating import reader_for_request
+from membership.models import Tier
+
+from . import facets, pages
+from .models import Institution, Sector
+
+logger = logging.getLogger(__name__)
 
 
-class HomeView(TemplateView):
+class ReaderMixin:
+    @cached_property
+    def reader(self):
+        return reader_for_request(self.request)
+
+
+class ProfileQuerysetMixin(ReaderMixin):
+    """Readers reach published profiles only; staff may also open drafts, scheduled and archived
+    profiles to preview them (the page then says so)."""
+
+    staff_preview = True
+
+    def get_queryset(self):
+        if self.staff_preview and self.reader.is_staff:
+            return Institution.objects.all()
+        return Institution.objects.published()
+
+
+class HomeView(ProfileQuerysetMixin, TemplateView):
     template_name = "home.html"
+    staff_preview = False
+
+    def get_context_data(self, **kwargs):
+        recent = (
+            self.get_queryset().recently_updated().for_listing().prefetch_related("sectors")[: pages.HOME_RECENT_COUNT]
+        )
+        return super().get_context_data(recent_profiles=recent, tiers=Tier.objects.all(), **kwargs)
 
 
-class DirectoryView(ListView):
-    model = Institution
+class DirectoryView(ProfileQuerysetMixin, ListView):
+    """Published profiles, newest update first, narrowed by GET filters that never fail."""
+
+    template_name = "profiles/institution_list.html"
+    context_object_name = "profiles"
+    paginate_by = pages.DIRECTORY_PAGE_SIZE
+    staff_preview = False
+
+    @cached_property
+    def sectors(self):
+        return list(Sector.objects.all())
+
+    @cached_property
+    def filters(self):
+        return pages.directory_filters(self.request.GET, self.sectors)
+
+    @cached_property
+    def searched(self):
+        """Published profiles matching the text query: the base both the results and the facet counts use."""
+        return pages.search_directory(super().get_queryset(), self.filters.get("q"))
+
+    def get_queryset(self):
+        queryset = facets.apply_filters(self.searched, self.filters)
+        return queryset.recently_updated().for_listing().prefetch_related("sectors")
+
+    def paginate_queryset(self, queryset, page_size):
+        """A malformed page number shows the first page, one past the end the last: never an error."""
+        paginator = Paginator(queryset, page_size)
+        page = paginator.get_page(self.request.GET.get(self.page_kwarg))
+        return paginator, page, page.object_list, page.has_other_pages()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        counts = facets.facet_counts(self.searched, self.filters)
+        context["filter_fields"] = pages.filter_fields(self.filters, counts, self.sectors)
+        context["query"] = self.filters.get("q", "")
+        context["filters_active"] = bool(self.filters)
+        return context
 
 
-class InstitutionDetailView(DetailView):
-    model = Institution
+class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
+    template_name = "profiles/institution_detail.html"
+    context_object_name = "institution"
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related(*pages.profile_prefetches(self.reader))
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["page"] = pages.build_profile_page(self.object, self.reader)
+        context["preview"] = pages.staff_preview(self.object, self.reader)
+        context["canonical_url"] = self.request.build_absolute_uri(self.object.get_absolute_url())
+        return context
 
 
+class InstitutionMapView(ProfileQuerysetMixin, DetailView):
+    """The relationship map of one institution; for now a table of its approved ties."""
+
+    template_name = "profiles/institution_map.html"
+    context_object_name = "institution"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        connections = pages.connections_for(self.reader, self.object)
+        context["cap"] = pages.MAP_TABLE_CAP
+        context["capped"] = len(connections) >= pages.MAP_TABLE_CAP
+        context["outgoing"] = [c for c in connections if c.outgoing]
+        context["incoming"] = [c for c in connections if not c.outgoing]
+        context["preview"] = pages.staff_preview(self.object, self.reader)
+        return context
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        logger.warning("healthz: database check failed", exc_info=True)
+        return False
+
+
+def _cache_ok() -> bool:
+    key = f"healthz:{uuid.uuid4().hex}"
+    try:
+        cache.set(key, "ok", timeout=10)
+        ok = cache.get(key) == "ok"
+        cache.delete(key)
+        return ok
+    except Exception:
+        logger.warning("healthz: cache check failed", exc_info=True)
+        return False
+
+
+@never_cache
 def healthz(request):
-    return JsonResponse({"ok": True})
+    """For load balancers: 200 when the database and the cache both answer, else 503."""
+    checks = {"database": _database_ok(), "cache": _cache_ok()}
+    body = {name: "ok" if ok else "error" for name, ok in checks.items()}
+    return JsonResponse(body, status=200 if all(checks.values()) else 503)
 
 
 def page_not_found(request, exception):
-    from django.views.defaults import page_not_found as default
+    # The exception's message is never shown: it could name a draft the reader may not know of.
+    return render(request, "404.html", status=404)
 
-    return default(request, exception)
+
+_PLAIN_500 = (
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Server error — BTW Profiles</title>"
+    "</head><body><main><h1>Something went wrong</h1><p>Please try again in a moment. "
+    "<a href=\"/\">Return to the home page</a>.</p></main></body></html>"
+)
 
 
+@requires_csrf_token
 def server_error(request):
-    from django.views.defaults import server_error as default
-
-    return default(request)
+    """Rendered without a request context (no database, no session): whatever broke stays broken."""
+    try:
+        return HttpResponseServerError(loader.get_template("500.html").render())
+    except Exception:
+        logger.exception("500 template failed to render")
+        return HttpResponse(_PLAIN_500, status=500)
