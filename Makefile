@@ -29,6 +29,12 @@ run: seed
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+## make serve: production-style serving (gunicorn + whitenoise); configure with the environment
+serve: install
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py migrate --noinput
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py
+
 lint: install
 	$(VENV)/bin/ruff check .
 

@@ -1,7 +1,27 @@
 from django.apps import AppConfig
 
+#: Models whose rows never appear on public pages, so saving them leaves cached pages alone.
+NOT_ON_PUBLIC_PAGES = {"follow", "watchsettings", "digestdelivery", "reviewrecord"}
+
 
 class ProfilesConfig(AppConfig):
     name = "profiles"
     verbose_name = "Profiles"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        """Any saved or deleted profile content invalidates the shared page cache (profiles.cache)."""
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from membership.models import Tier
+
+        from .cache import bump_content_version
+        from .models import Institution
+
+        models = [
+            m for m in self.get_models() if m._meta.model_name not in NOT_ON_PUBLIC_PAGES and not m._meta.auto_created
+        ]
+        for model in [*models, Tier]:
+            post_save.connect(bump_content_version, sender=model, dispatch_uid=f"btw-cache-save-{model._meta.label}")
+            post_delete.connect(bump_content_version, sender=model, dispatch_uid=f"btw-cache-del-{model._meta.label}")
+        m2m_changed.connect(bump_content_version, sender=Institution.sectors.through, dispatch_uid="btw-cache-m2m")

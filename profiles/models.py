@@ -241,9 +241,12 @@ class Institution(models.Model):
         edits to public fields of a published profile). It deliberately leaves `version` alone so
         that a moderator's approval never turns an analyst's open edit into a stale one.
         """
+        from .cache import bump_content_version
+
         at = at or timezone.now()
         type(self).objects.filter(pk=self.pk).update(public_updated_at=at)
         self.public_updated_at = at
+        bump_content_version()
         if not self.is_published(at):
             return
         day = timezone.localdate(at)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from membership.models import Tier
+from profiles.cache import bump_content_version
 from profiles.models import (
     EvidenceItem,
     Institution,
@@ -82,6 +83,7 @@ class Command(BaseCommand):
             done = offset + count
             rate = (done - existing) / max(time.monotonic() - started, 1e-6)
             self.stdout.write(f"{done:>9,} / {total:,} profiles  ({rate:,.0f}/s)")
+        bump_content_version()
         self.stdout.write(self.style.SUCCESS(f"Done in {time.monotonic() - started:.1f}s."))
 
     def _batch(self, rng, prefix, offset, count, per, sectors, member_tier, previous_ids):

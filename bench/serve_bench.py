@@ -1,0 +1,117 @@
+"""Serving benchmark: profile pages against a static file of the same size, on one stack.
+
+    .venv/bin/python bench/serve_bench.py [--prepare N] [--seconds 10]
+
+Starts gunicorn (2 workers) on PostgreSQL + Redis (DATABASE_URL / REDIS_URL, defaults in
+bench/common.py), then loads with wrk: a static file served by whitenoise, the anonymous
+profile page (shared cache), and the same page for a signed-in Strategic Circle member.
+Reports throughput, p50/p99 latency, worker CPU per request (the workers' own accounting),
+the page/static ratio and worker memory after the run. --prepare migrates and seeds first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+SLUG = "foxconn-openai-ai-infrastructure"
+
+
+def prepare(n: int) -> None:
+    env = common.bench_env()
+    db = env["DATABASE_URL"].rsplit("/", 1)[1]
+    os.system(f"psql -q -h 127.0.0.1 -U postgres -c 'DROP DATABASE IF EXISTS {db}' -c 'CREATE DATABASE {db}'")  # noqa: S605
+    common.manage("migrate", "--noinput", "-v0")
+    common.manage("seed_demo")
+    if n:
+        common.manage("seed_scale", "--institutions", str(n))
+
+
+def member_cookie() -> str:
+    """A real session for a Strategic Circle member, made in-process against the bench database."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.utils import timezone
+
+    from membership.models import Membership, Tier
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-member", defaults={"email": "bench@example.org"})
+    Membership.objects.update_or_create(
+        user=user,
+        tier=Tier.objects.get(slug=Tier.STRATEGIC_CIRCLE_SLUG),
+        defaults={"status": Membership.Status.ACTIVE, "started_at": timezone.now()},
+    )
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return f"sessionid={session.session_key}"
+
+
+def write_static_twin(url: str) -> str:
+    """A static file exactly as large as the page, collected where whitenoise serves it."""
+    import urllib.request
+
+    with urllib.request.urlopen(url) as response:
+        body = response.read()
+    target = common.ROOT / "staticfiles" / "bench" / "profile-twin.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"x" * len(body))
+    return "/static/bench/profile-twin.html"
+
+
+def measure(server, path, *, seconds, headers=()):
+    common.wrk(server.url(path), seconds=2, headers=headers)  # warm-up
+    cpu_before = server.worker_cpu_seconds()
+    result = common.wrk(server.url(path), seconds=seconds, headers=headers)
+    result["cpu_ms_per_request"] = 1000 * (server.worker_cpu_seconds() - cpu_before) / max(result["requests"], 1)
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prepare", type=int, metavar="N", help="migrate, seed_demo and seed_scale N first")
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    os.environ.update(common.bench_env())
+    if args.prepare is not None:
+        prepare(args.prepare)
+    common.manage("collectstatic", "--noinput", "-v0")
+    common.django_setup()
+    cookie = member_cookie()
+    page = f"/profiles/{SLUG}/"
+    with common.Gunicorn(port=8091) as probe:
+        static_path = write_static_twin(probe.url(page))
+    with common.Gunicorn(port=8092) as server:
+        rss_start = server.worker_rss_mb()
+        results = {
+            "static file (same size)": measure(server, static_path, seconds=args.seconds),
+            "anonymous profile page": measure(server, page, seconds=args.seconds),
+            "member profile page": measure(server, page, seconds=args.seconds, headers=[f"Cookie: {cookie}"]),
+        }
+        total = sum(r["requests"] for r in results.values())
+        rss_end = server.worker_rss_mb()
+    print(f"\n{'run':<28}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'errors':>8}")
+    for name, r in results.items():
+        print(f"{name:<28}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+              f"{r['cpu_ms_per_request']:>12.2f}{r['errors']:>8}")
+    static = results["static file (same size)"]["rps"]
+    anon = results["anonymous profile page"]["rps"]
+    print(f"\nanonymous page / static throughput: {100 * anon / static:.0f} %  (target ≥ 40 %)")
+    print(f"member page worker CPU: {results['member profile page']['cpu_ms_per_request']:.2f} ms/request "
+          "(target ≤ 3.5 ms)")
+    print(f"worker RSS MB at start {[round(x) for x in rss_start]}, after {total:,} requests "
+          f"{[round(x) for x in rss_end]}  (target < 200 MB and flat)")
+    Path(common.ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (common.ROOT / "bench" / "results" / "serve.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
