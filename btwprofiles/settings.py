@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "membership.middleware.StaffMFARequiredMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "membership.middleware.ReaderCacheHeadersMiddleware",
 ]
@@ -147,6 +148,12 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[BTW Profiles] "
 ACCOUNT_ADAPTER = "membership.adapters.AccountAdapter"
+ACCOUNT_USER_DISPLAY = "membership.adapters.user_display"  # usernames are generated, never shown
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # tell the owner when their password or e-mail changes
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
+# Sign-up policy (membership.adapters.AccountAdapter.is_open_for_signup); 0 closes sign-up.
+BTW_SIGNUP_OPEN = env.bool("BTW_SIGNUP_OPEN", default=True)
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",

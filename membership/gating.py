@@ -3,20 +3,31 @@
 Every view, feed, search and export asks this module; none decides visibility itself.
 The gate is generic: an object names its required tier (a nullable FK to `Tier`, null
 meaning public) and optionally a guardian object permission that opens it to one reader.
+
+Model hooks the gate reads (all optional, class attributes):
+
+- ``gate_tier_field``: name of the FK to `Tier` (default ``"required_tier"``; ``None``: always public).
+- ``gate_object_permission``: codename of a guardian permission that opens one object to one
+  user or group (e.g. ``"view_briefing"``); ``None``: tiers only.
+- ``gate_title_attr``: attribute whose value a *locked* block may show. Default ``"title"``;
+  ``None`` when every field of the object is gated, so its locked block gets a generic title.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 
 from .models import Application, Membership, Tier
 
 STAFF_LEVEL = 10_000  # above every tier: staff read everything unless previewing "as a tier"
+_DEFAULT = object()
 
 
 @dataclass
@@ -29,6 +40,7 @@ class Reader:
     email_verified: bool = False
     application_pending: bool = False
     viewing_as: Tier | None = None
+    application_submitted_at: datetime.datetime | None = None
     _perm_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -40,20 +52,34 @@ class Reader:
         return self.is_staff and self.viewing_as is None
 
     @property
+    def is_previewing(self) -> bool:
+        """A staff member reading "as a tier": tier rules only, no personal grants."""
+        return self.viewing_as is not None
+
+    @property
     def state(self) -> str:
-        """The reader's standing, used to choose a locked block's call to action."""
+        """The reader's standing, used to choose a locked block's call to action.
+
+        One of: anonymous, unverified, registered (verified, no active membership), member,
+        pending (Leadership Alliance application under review), alliance, staff.
+        """
+        if self.is_previewing:
+            # The preview shows what a reader *of that tier* would see, calls to action included.
+            if self.level >= 2:
+                return "alliance"
+            return "member" if self.level >= 1 else "anonymous"
         if not self.is_authenticated:
             return "anonymous"
         if self.sees_everything:
             return "staff"
-        if not self.email_verified and self.level == 0:
-            return "unverified"
-        if self.application_pending:
-            return "pending"
         if self.level >= 2:
             return "alliance"
+        if self.application_pending:
+            return "pending"
         if self.level >= 1:
             return "member"
+        if not self.email_verified:
+            return "unverified"
         return "registered"
 
     @cached_property
@@ -64,36 +90,43 @@ class Reader:
 
 
 def _resolve(user) -> Reader:
-    if not getattr(user, "is_authenticated", False):
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", True):
         return Reader(user=user)
-    if user.is_staff:
+    if user.is_staff or user.is_superuser:
         return Reader(user=user, level=STAFF_LEVEL, is_staff=True, email_verified=True)
     from allauth.account.models import EmailAddress
 
+    # One query: the level is read from the memberships table on every request, so lapsing or
+    # revoking a membership locks its content on the member's very next page.
+    active_levels = (
+        Membership.objects.active()
+        .filter(user=OuterRef("pk"))
+        .order_by("-tier__level")
+        .values("tier__level")[:1]
+    )
+    pending = Application.objects.pending().filter(user=OuterRef("pk"))
     row = (
-        type(user)
+        get_user_model()  # not type(user): request.user is a SimpleLazyObject
         ._default_manager.filter(pk=user.pk)
         .annotate(
-            gate_level=Max(
-                "memberships__tier__level",
-                filter=Q(memberships__in=Membership.objects.active()),
-            ),
+            gate_level=Subquery(active_levels),
             gate_verified=Exists(EmailAddress.objects.filter(user=OuterRef("pk"), verified=True)),
-            gate_pending=Exists(Application.objects.pending().filter(user=OuterRef("pk"))),
+            gate_pending_since=Subquery(pending.order_by("created_at").values("created_at")[:1]),
         )
-        .values("gate_level", "gate_verified", "gate_pending")
+        .values("gate_level", "gate_verified", "gate_pending_since")
         .first()
     ) or {}
     return Reader(
         user=user,
         level=row.get("gate_level") or 0,
         email_verified=bool(row.get("gate_verified")),
-        application_pending=bool(row.get("gate_pending")),
+        application_pending=row.get("gate_pending_since") is not None,
+        application_submitted_at=row.get("gate_pending_since"),
     )
 
 
 def reader_for(user_or_reader) -> Reader:
-    """Return the Reader for a user (cached on the user object for the request)."""
+    """Return the Reader for a user (cached on the user object, which lives one request)."""
     if isinstance(user_or_reader, Reader):
         return user_or_reader
     user = user_or_reader
@@ -105,8 +138,14 @@ def reader_for(user_or_reader) -> Reader:
     return cached
 
 
+def forget_reader(user) -> None:
+    """Drop a user's cached Reader, after a service changed their memberships."""
+    with contextlib.suppress(AttributeError):
+        del user._btw_reader
+
+
 def reader_for_request(request) -> Reader:
-    """The request's reader, honouring a staff member's "view as tier" preview switch."""
+    """The request's reader, honouring a staff member's "view as tier" preview switch (`?as_tier=<slug>`)."""
     cached = getattr(request, "_btw_reader", None)
     if cached is not None:
         return cached
@@ -115,19 +154,44 @@ def reader_for_request(request) -> Reader:
     if reader.is_staff and as_tier:
         tier = Tier.objects.filter(slug=as_tier).first()
         if tier is not None:
-            reader = Reader(user=request.user, level=tier.level, is_staff=True, email_verified=True, viewing_as=tier)
+            reader = Reader(
+                user=request.user, level=tier.level, is_staff=True, email_verified=True, viewing_as=tier
+            )
     request._btw_reader = reader
     return reader
 
 
-def required_level(obj, tier_field: str | None = "required_tier") -> int:
+def _tier_field(obj_or_model) -> str | None:
+    return getattr(obj_or_model, "gate_tier_field", "required_tier")
+
+
+def required_tier(obj) -> Tier | None:
+    tier_field = _tier_field(obj)
+    return getattr(obj, tier_field, None) if tier_field else None
+
+
+def required_level(obj, tier_field: str | None = _DEFAULT) -> int:
+    if tier_field is _DEFAULT:
+        tier_field = _tier_field(obj)
     tier = getattr(obj, tier_field, None) if tier_field else None
     return tier.level if tier is not None else Tier.PUBLIC_LEVEL
 
 
+def _grants_apply(reader: Reader) -> bool:
+    """Per-object grants count for signed-in, active readers, never in a staff tier preview."""
+    return (
+        reader.is_authenticated
+        and not reader.is_previewing
+        and bool(getattr(reader.user, "is_active", False))
+    )
+
+
 def _holds_object_permission(reader: Reader, obj, permission: str | None) -> bool:
-    if not permission or not reader.is_authenticated or not getattr(reader.user, "is_active", False):
+    if not permission or not _grants_apply(reader):
         return False
+    # Object-level grants only (guardian's checker ignores global model permissions, which
+    # analysts hold for the admin). Superusers never get here: they see everything, and a
+    # staff preview skips grants altogether.
     return reader.guardian_checker.has_perm(permission, obj)
 
 
@@ -136,7 +200,7 @@ def can_view(user_or_reader, obj) -> bool:
     reader = reader_for(user_or_reader)
     if reader.sees_everything:
         return True
-    if reader.level >= required_level(obj, getattr(obj, "gate_tier_field", "required_tier")):
+    if reader.level >= required_level(obj):
         return True
     return _holds_object_permission(reader, obj, getattr(obj, "gate_object_permission", None))
 
@@ -152,30 +216,61 @@ class LockedBlock:
     kind: str = ""
 
 
-def split(user_or_reader, objects, *, title_attr: str = "title"):
+def _locked_title(obj, title_attr) -> str:
+    attr = getattr(type(obj), "gate_title_attr", "title") if title_attr is _DEFAULT else title_attr
+    if attr:
+        return str(getattr(obj, attr, "") or "")
+    return f"Members-only {obj._meta.verbose_name}"
+
+
+def _load_tiers(objects) -> None:
+    """Attach each object's required tier in one query, so a loop over blocks costs nothing."""
+    missing = {}
+    for obj in objects:
+        tier_field = _tier_field(obj)
+        if not tier_field:
+            continue
+        fk = obj._meta.get_field(tier_field)
+        if not fk.is_cached(obj) and getattr(obj, fk.attname) is not None:
+            missing.setdefault(getattr(obj, fk.attname), []).append((obj, fk))
+    if missing:
+        for pk, tier in Tier.objects.in_bulk(list(missing)).items():
+            for obj, fk in missing[pk]:
+                fk.set_cached_value(obj, tier)
+
+
+def split(user_or_reader, objects, *, title_attr=_DEFAULT):
     """Pair each object with its verdict: the object itself when open, a `LockedBlock` when not.
 
-    Guardian permissions for the whole list are fetched in one go before the loop.
+    A locked block's title comes from `title_attr` (default: the model's `gate_title_attr`,
+    else `"title"`); pass `title_attr=None` for objects whose every field is members-only
+    (an evidence item's title is part of what is gated) to get a generic title instead.
+    Tiers and guardian permissions for the whole list are fetched in one go before the loop.
     """
     reader = reader_for(user_or_reader)
     objects = list(objects)
-    locked = [
-        o
-        for o in objects
-        if not reader.sees_everything
-        and reader.level < required_level(o, getattr(o, "gate_tier_field", "required_tier"))
-    ]
-    permission = objects and getattr(objects[0], "gate_object_permission", None)
-    if locked and permission and reader.is_authenticated:
-        reader.guardian_checker.prefetch_perms(locked)
+    _load_tiers(objects)
+    if reader.sees_everything:
+        return objects
+    locked = [o for o in objects if reader.level < required_level(o)]
+    if locked and _grants_apply(reader):
+        by_model: dict[type, list] = {}
+        for obj in locked:
+            if getattr(obj, "gate_object_permission", None):
+                by_model.setdefault(type(obj), []).append(obj)
+        for same_model in by_model.values():
+            reader.guardian_checker.prefetch_perms(same_model)
+    locked_ids = {(type(o), o.pk) for o in locked}
     out = []
     for obj in objects:
-        if obj in locked and not _holds_object_permission(reader, obj, permission):
+        if (type(obj), obj.pk) in locked_ids and not _holds_object_permission(
+            reader, obj, getattr(obj, "gate_object_permission", None)
+        ):
             out.append(
                 LockedBlock(
                     pk=obj.pk,
-                    title=str(getattr(obj, title_attr, "")),
-                    tier=obj.required_tier,
+                    title=_locked_title(obj, title_attr),
+                    tier=required_tier(obj),
                     kind=obj._meta.model_name,
                 )
             )
@@ -186,9 +281,40 @@ def split(user_or_reader, objects, *, title_attr: str = "title"):
 
 def visible_q(reader: Reader, tier_field: str = "required_tier") -> Q:
     """The level rule as a filter (object permissions are added by `GatedQuerySet`)."""
+    reader = reader_for(reader)
     if reader.sees_everything or not tier_field:
         return Q()
     return Q(**{f"{tier_field}__isnull": True}) | Q(**{f"{tier_field}__level__lte": reader.level})
+
+
+def granted_q(model, reader: Reader) -> Q:
+    """Rows this reader holds the model's guardian object permission on, by user or group grant.
+
+    Only explicit object grants count (not global model permissions, not superuser status),
+    and only for active readers outside a staff preview: the same rule `can_view` applies.
+    """
+    permission = getattr(model, "gate_object_permission", None)
+    if not permission or not _grants_apply(reader):
+        return Q(pk__in=[])
+    from django.contrib.contenttypes.models import ContentType
+    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
+
+    user = reader.user
+    ctype = ContentType.objects.get_for_model(model)
+    perm = {"permission__codename": permission, "permission__content_type": ctype}
+    user_model = get_user_obj_perms_model(model)
+    group_model = get_group_obj_perms_model(model)
+    if user_model.objects.is_generic() or group_model.objects.is_generic():
+        from guardian.shortcuts import get_objects_for_user
+
+        granted = get_objects_for_user(
+            user, f"{model._meta.app_label}.{permission}", klass=model,
+            with_superuser=False, accept_global_perms=False,
+        )
+        return Q(pk__in=granted.values("pk"))
+    by_user = user_model.objects.filter(content_object=OuterRef("pk"), user=user, **perm)
+    by_group = group_model.objects.filter(content_object=OuterRef("pk"), group__user=user, **perm)
+    return Q(Exists(by_user)) | Q(Exists(by_group))
 
 
 class GatedQuerySet(models.QuerySet):
@@ -196,18 +322,9 @@ class GatedQuerySet(models.QuerySet):
 
     def visible_to(self, user_or_reader):
         reader = reader_for(user_or_reader)
-        tier_field = getattr(self.model, "gate_tier_field", "required_tier")
-        condition = visible_q(reader, tier_field)
-        permission = getattr(self.model, "gate_object_permission", None)
-        if permission and reader.is_authenticated and not reader.sees_everything:
-            from guardian.shortcuts import get_objects_for_user
-
-            granted = get_objects_for_user(
-                reader.user,
-                f"{self.model._meta.app_label}.{permission}",
-                klass=self.model,
-                with_superuser=False,
-                accept_global_perms=False,
-            )
-            condition |= Q(pk__in=granted.values("pk"))
+        if reader.sees_everything:
+            return self.all()
+        condition = visible_q(reader, _tier_field(self.model))
+        if getattr(self.model, "gate_object_permission", None) and _grants_apply(reader):
+            condition |= granted_q(self.model, reader)
         return self.filter(condition)

@@ -102,7 +102,7 @@ class Membership(models.Model):
         indexes = [models.Index(fields=["user", "status"])]
 
     def __str__(self):
-        return f"{self.user} — {self.tier} ({self.get_status_display()})"
+        return f"{self.user.email or self.user} — {self.tier} ({self.get_status_display()})"
 
     def get_absolute_url(self):
         return reverse("membership:tiers")
@@ -155,7 +155,7 @@ class Application(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.organisation} — {self.user} ({self.get_state_display()})"
+        return f"{self.organisation} — {self.user.email or self.user} ({self.get_state_display()})"
 
     def get_absolute_url(self):
         return reverse("membership:apply")

@@ -1,9 +1,119 @@
-from django.views.generic import TemplateView
+"""Reader-facing membership pages: the tiers, the Leadership Alliance application, the admin door."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.generic import FormView, TemplateView
+
+from . import services
+from .forms import ApplicationForm
+from .gating import reader_for_request
+from .models import Application, Membership, Tier
 
 
-class TiersView(TemplateView):
+class MembershipContextMixin:
+    """What every membership page shows about the reader's own standing."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        reader = reader_for_request(self.request)
+        user = self.request.user
+        context["reader"] = reader
+        context["tiers"] = Tier.objects.all()
+        context["alliance_tier"] = Tier.objects.filter(slug=Tier.LEADERSHIP_ALLIANCE_SLUG).first()
+        if user.is_authenticated:
+            context["memberships"] = Membership.objects.filter(user=user).select_related("tier")
+            context["open_application"] = services.open_application(user)
+            context["last_application"] = (
+                Application.objects.filter(user=user).exclude(state=Application.State.PENDING)
+                .order_by("-reviewed_at", "-created_at").first()
+            )
+        return context
+
+
+class TiersView(MembershipContextMixin, TemplateView):
+    """The tiers, what each unlocks, and the reader's next step."""
+
     template_name = "membership/tiers.html"
 
 
-class ApplyView(TemplateView):
+class ApplyView(LoginRequiredMixin, MembershipContextMixin, FormView):
+    """The Leadership Alliance application: signed-in, verified readers with no open application."""
+
     template_name = "membership/apply.html"
+    form_class = ApplicationForm
+
+    def refusal(self):
+        """Why this reader may not apply now, or None when they may."""
+        user = self.request.user
+        if not services.has_verified_email(user):
+            return services.EmailNotVerified(
+                "Verify your e-mail address before applying: open the link we sent you, or ask for a new one."
+            )
+        if services.is_alliance_member(user):
+            return services.AlreadyMember("You are already a Leadership Alliance member.")
+        existing = services.open_application(user)
+        if existing is not None:
+            return services.ApplicationAlreadyOpen(
+                f"You already have an application under review (submitted {existing.created_at:%d %B %Y}). "
+                "We will e-mail you when it is decided."
+            )
+        return None
+
+    def get(self, request, *args, **kwargs):
+        refusal = self.refusal()
+        if refusal is not None:
+            return self.refuse(refusal, status=200)
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        refusal = self.refusal()
+        if refusal is not None:
+            return self.refuse(refusal, status=self.status_for(refusal))
+        return super().post(request, *args, **kwargs)
+
+    @staticmethod
+    def status_for(error):
+        if isinstance(error, services.EmailNotVerified | services.NotPermitted):
+            return 403
+        if isinstance(error, services.ApplicationAlreadyOpen | services.AlreadyMember):
+            return 409
+        return 400
+
+    def refuse(self, error, *, status):
+        context = self.get_context_data(form=None, refusal=str(error), refusal_kind=type(error).__name__)
+        return self.render_to_response(context, status=status)
+
+    def form_valid(self, form):
+        try:
+            application = services.submit_application(user=self.request.user, **form.cleaned_data)
+        except services.MembershipError as error:
+            return self.refuse(error, status=self.status_for(error))
+        messages.success(
+            self.request,
+            f"Thank you: your application for {application.organisation} is under review. "
+            "We will e-mail you when it is decided.",
+        )
+        return redirect("membership:tiers")
+
+
+def staff_login_redirect(request, extra_context=None):
+    """The admin's login page: staff sign in through allauth (rate limits, MFA), then return here."""
+    admin_index = reverse("admin:index")
+    next_url = request.GET.get(REDIRECT_FIELD_NAME) or admin_index
+    safe = url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    if not safe:
+        next_url = admin_index
+    if request.user.is_authenticated:
+        if request.user.is_active and request.user.is_staff:
+            return redirect(next_url)
+        # Redirecting a signed-in reader back to the login page would loop; say no plainly.
+        return render(request, "membership/admin_denied.html", status=403)
+    return redirect(f"{reverse('account_login')}?{urlencode({REDIRECT_FIELD_NAME: next_url})}")

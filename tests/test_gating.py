@@ -63,3 +63,221 @@ def test_locked_block_carries_no_body(member_factory):
 def test_staff_see_every_tier(staff_factory):
     briefing = alliance_briefing()
     assert gating.can_view(staff_factory(), briefing)
+
+
+# --- object permissions: one briefing, one reader or group -----------------------------------------
+
+
+def test_view_briefing_group_grant_opens_that_briefing_to_group_members_only():
+    from django.contrib.auth.models import Group
+
+    granted, other = alliance_briefing(), alliance_briefing()
+    group = Group.objects.create(name="Partner newsroom")
+    insider, outsider = UserFactory(verified=True), UserFactory(verified=True)
+    insider.groups.add(group)
+    assign_perm("profiles.view_briefing", group, granted)
+    assert gating.can_view(insider, granted) and not gating.can_view(insider, other)
+    assert list(type(granted).objects.visible_to(insider)) == [granted]
+    assert not gating.can_view(outsider, granted)
+    assert list(type(granted).objects.visible_to(outsider)) == []
+    opened, locked = gating.split(insider, [granted, other])
+    assert opened == granted and isinstance(locked, gating.LockedBlock)
+
+
+def test_grant_to_another_user_opens_nothing():
+    briefing = alliance_briefing()
+    assign_perm("profiles.view_briefing", UserFactory(verified=True), briefing)
+    reader = UserFactory(verified=True)
+    assert not gating.can_view(reader, briefing)
+    assert not type(briefing).objects.visible_to(reader).exists()
+
+
+def test_global_view_briefing_permission_opens_no_briefing():
+    """Analysts hold the model permission for the admin; it must not open briefings to a reader."""
+    from django.contrib.auth.models import Permission
+
+    briefing = alliance_briefing()
+    reader = UserFactory(verified=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_briefing"))
+    reader = type(reader).objects.get(pk=reader.pk)
+    assert not gating.can_view(reader, briefing)
+    assert not type(briefing).objects.visible_to(reader).exists()
+    assert isinstance(gating.split(reader, [briefing])[0], gating.LockedBlock)
+
+
+def test_grant_to_an_inactive_user_opens_nothing():
+    briefing = alliance_briefing()
+    reader = UserFactory(verified=True, is_active=False)
+    assign_perm("profiles.view_briefing", reader, briefing)
+    assert not gating.can_view(reader, briefing)
+    assert not type(briefing).objects.visible_to(reader).exists()
+
+
+def test_anonymous_reader_has_no_grants():
+    from django.contrib.auth.models import AnonymousUser
+
+    briefing = alliance_briefing()
+    assert not gating.can_view(AnonymousUser(), briefing)
+    assert not type(briefing).objects.visible_to(AnonymousUser()).exists()
+
+
+@pytest.mark.parametrize("tier_slug", [None, Tier.STRATEGIC_CIRCLE_SLUG, Tier.LEADERSHIP_ALLIANCE_SLUG])
+def test_can_view_and_visible_to_agree_for_every_reader(member_factory, tier_slug, staff_factory):
+    from django.contrib.auth.models import AnonymousUser
+
+    briefings = [BriefingFactory(), alliance_briefing(), alliance_briefing()]
+    reader = AnonymousUser() if tier_slug is None else member_factory(tier_slug)
+    if tier_slug is not None:
+        assign_perm("profiles.view_briefing", reader, briefings[2])
+    visible = set(type(briefings[0]).objects.visible_to(reader))
+    for briefing in briefings:
+        assert gating.can_view(reader, briefing) == (briefing in visible)
+        assert (gating.split(reader, [briefing])[0] is briefing) == (briefing in visible)
+
+
+# --- public blocks and models without tiers ----------------------------------------------------------
+
+
+def test_public_evidence_and_watchpoints_are_visible_to_anonymous():
+    from django.contrib.auth.models import AnonymousUser
+
+    from .factories import EvidenceItemFactory, WatchpointFactory
+
+    evidence = EvidenceItemFactory(required_tier=None)
+    members_only = EvidenceItemFactory(required_tier=tier(Tier.LEADERSHIP_ALLIANCE_SLUG))
+    watchpoint = WatchpointFactory(required_tier=None)
+    anonymous = AnonymousUser()
+    assert list(type(evidence).objects.filter(pk__in=[evidence.pk, members_only.pk]).visible_to(anonymous)) == [
+        evidence
+    ]
+    assert gating.can_view(anonymous, watchpoint)
+
+
+def test_models_without_a_tier_field_are_public():
+    from django.contrib.auth.models import AnonymousUser
+
+    from .factories import RelationshipFactory
+
+    relationship = RelationshipFactory()
+    assert gating.can_view(AnonymousUser(), relationship)
+    assert relationship in type(relationship).objects.visible_to(AnonymousUser())
+
+
+# --- locked blocks' titles ----------------------------------------------------------------------------
+
+
+def test_locked_evidence_gets_a_generic_title_when_asked():
+    from django.contrib.auth.models import AnonymousUser
+
+    from .factories import EvidenceItemFactory
+
+    evidence = EvidenceItemFactory(title="SECRET-TITLE", required_tier=tier(Tier.LEADERSHIP_ALLIANCE_SLUG))
+    [block] = gating.split(AnonymousUser(), [evidence], title_attr=None)
+    assert block.title == "Members-only evidence item"
+    assert block.tier.slug == Tier.LEADERSHIP_ALLIANCE_SLUG and block.kind == "evidenceitem"
+
+
+def test_locked_watchpoint_title_is_its_kind_not_its_text():
+    from django.contrib.auth.models import AnonymousUser
+
+    from .factories import WatchpointFactory
+
+    watchpoint = WatchpointFactory(text="SECRET-WATCH", required_tier=tier(Tier.LEADERSHIP_ALLIANCE_SLUG))
+    [block] = gating.split(AnonymousUser(), [watchpoint])
+    assert "SECRET" not in block.title
+
+
+def test_split_handles_a_mixed_list():
+    from django.contrib.auth.models import AnonymousUser
+
+    from .factories import WatchpointFactory
+
+    watchpoint = WatchpointFactory(required_tier=None)
+    briefing = alliance_briefing()
+    assert gating.split(AnonymousUser(), [watchpoint, briefing])[0] is watchpoint
+
+
+# --- query budget: split and visible_to cost the same at 1 and many rows -----------------------------
+
+
+def test_split_prefetches_tiers_and_permissions(member_factory, django_assert_max_num_queries):
+    from profiles.models import Briefing
+
+    reader = member_factory(Tier.STRATEGIC_CIRCLE_SLUG)
+    gating.reader_for(reader)
+    for _ in range(3):
+        alliance_briefing()
+    assign_perm("profiles.view_briefing", reader, Briefing.objects.first())
+    few = list(Briefing.objects.all())
+    with django_assert_max_num_queries(10) as one:
+        gating.split(reader, few)
+    for _ in range(40):
+        alliance_briefing()
+    many = list(Briefing.objects.all())
+    reader = type(reader).objects.get(pk=reader.pk)
+    gating.reader_for(reader)
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        result = gating.split(reader, many)
+    assert sum(not isinstance(b, gating.LockedBlock) for b in result) == 1
+
+
+# --- staff, superusers and the "view as tier" preview ------------------------------------------------
+
+
+def preview_request(user, as_tier):
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/", {"as_tier": as_tier})
+    request.user = user
+    return request
+
+
+def test_staff_preview_as_a_tier_sees_only_that_tier(staff_factory):
+    sc_briefing, la_briefing = BriefingFactory(), alliance_briefing()
+    reader = gating.reader_for_request(preview_request(staff_factory(), Tier.STRATEGIC_CIRCLE_SLUG))
+    assert reader.is_previewing and reader.level == 1
+    assert gating.can_view(reader, sc_briefing) and not gating.can_view(reader, la_briefing)
+    assert list(type(la_briefing).objects.visible_to(reader)) == [sc_briefing]
+
+
+def test_superuser_preview_as_public_ignores_superuser_and_object_permissions(superuser):
+    briefing = alliance_briefing()
+    assign_perm("profiles.view_briefing", superuser, briefing)
+    reader = gating.reader_for_request(preview_request(superuser, "public"))
+    assert not gating.can_view(reader, briefing)
+    assert not type(briefing).objects.visible_to(reader).exists()
+    assert isinstance(gating.split(reader, [briefing])[0], gating.LockedBlock)
+
+
+def test_readers_cannot_use_the_preview_switch(member_factory):
+    briefing = BriefingFactory()
+    reader = gating.reader_for_request(preview_request(member_factory(Tier.STRATEGIC_CIRCLE_SLUG), "public"))
+    assert not reader.is_previewing and gating.can_view(reader, briefing)
+
+
+def test_preview_with_an_unknown_tier_is_ignored(staff_factory):
+    reader = gating.reader_for_request(preview_request(staff_factory(), "no-such-tier"))
+    assert reader.sees_everything
+
+
+def test_superuser_without_staff_flag_sees_everything():
+    briefing = alliance_briefing()
+    user = UserFactory(is_superuser=True, is_staff=False)
+    assert gating.can_view(user, briefing)
+    assert briefing in type(briefing).objects.visible_to(user)
+
+
+def test_staff_see_every_tier_in_querysets_and_split(staff_factory):
+    briefing = alliance_briefing()
+    staff = staff_factory()
+    assert briefing in type(briefing).objects.visible_to(staff)
+    assert gating.split(staff, [briefing]) == [briefing]
+
+
+def test_reader_resolution_is_one_query(member_factory, django_assert_num_queries):
+    user = member_factory(Tier.STRATEGIC_CIRCLE_SLUG)
+    user = type(user).objects.get(pk=user.pk)
+    with django_assert_num_queries(1):
+        gating.reader_for(user)
+    with django_assert_num_queries(0):
+        gating.reader_for(user)

@@ -1,0 +1,263 @@
+"""Locked text reaches nobody below its tier, through any output (DESIGN.md, gating rule 4).
+
+A unique secret is planted in every members-only field of a published profile: a Leadership
+Alliance briefing's body and source notes, a members-only approved evidence item's title,
+claim and quote, and a members-only watchpoint's text. Then every OUTPUT below is fetched as
+each reader who must not see it, and the secret must be absent; for an alliance member and
+for staff the profile page must show it (so the test cannot pass by showing nothing).
+"""
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.test import Client
+from django.urls import include, path, reverse
+
+from btwprofiles import urls as project_urls
+from membership.models import Tier
+
+from .factories import BriefingFactory, EvidenceItemFactory, InstitutionFactory, StaffFactory, WatchpointFactory, tier
+from .factories_membership import alliance_member, pending_applicant, strategic_member, unverified_user
+
+pytestmark = pytest.mark.django_db
+
+
+# --- a URLconf for this module: the project's URLs plus one view that fails mid-render -------------------
+
+
+def _view_that_fails(request, slug):
+    """Loads the secret into memory, then breaks: the 500 page must not carry any of it."""
+    from profiles.models import Briefing
+
+    briefing = Briefing.objects.get(institution__slug=slug, required_tier__slug=Tier.LEADERSHIP_ALLIANCE_SLUG)
+    raise RuntimeError(f"failed while rendering {briefing.body}")  # the message holds the secret
+
+
+urlpatterns = [
+    path("__leak__/<slug:slug>/fail/", _view_that_fails),
+    path("", include("btwprofiles.urls")),
+]
+handler404, handler500 = project_urls.handler404, project_urls.handler500  # the project's own error views
+
+
+# --- the planted profile -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secret():
+    return f"SECRET{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def profile(secret):
+    alliance = tier(Tier.LEADERSHIP_ALLIANCE_SLUG)
+    institution = InstitutionFactory(name="Leak Test Exchange", slug="leak-test-exchange")
+    BriefingFactory(
+        institution=institution,
+        title="Alliance context",
+        body=f"Alliance body {secret} ends here.",
+        source_notes=f"Alliance notes {secret}.",
+        required_tier=alliance,
+    )
+    BriefingFactory(institution=institution, title="Circle context", body="Circle body, no secret here.")
+    EvidenceItemFactory(
+        institution=institution,
+        title=f"Evidence title {secret}",
+        claim=f"Evidence claim {secret}",
+        quote=f"Evidence quote {secret}",
+        required_tier=alliance,
+    )
+    EvidenceItemFactory(institution=institution, title="Public source", claim="A public claim.")
+    WatchpointFactory(institution=institution, text=f"Watch for {secret}", required_tier=alliance)
+    WatchpointFactory(institution=institution, text="A public watchpoint.")
+    return institution
+
+
+# --- readers -----------------------------------------------------------------------------------------------
+
+LOCKED_OUT = {
+    "anonymous": lambda: None,
+    "signed-up, unverified": unverified_user,
+    "Strategic Circle member": strategic_member,
+    "pending Leadership Alliance applicant": lambda: pending_applicant().user,
+}
+ALLOWED = {
+    "Leadership Alliance member": alliance_member,
+    "staff": StaffFactory,
+}
+
+
+def client_for(make_user):
+    client = Client(raise_request_exception=False)
+    user = make_user()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def full_text(response) -> str:
+    """Everything a reader receives: headers and body (head, meta, JSON-LD included)."""
+    headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return headers + "\n" + body.decode("utf-8", "replace")
+
+
+# --- OUTPUTS -----------------------------------------------------------------------------------------------
+# Every output added later (feeds, sitemap, search, map, exports, e-mails, digests) must join this list.
+# Each entry: name -> function(client, profile) returning the text that reader receives.
+
+
+def _profile_page(client, profile):
+    return full_text(client.get(reverse("profiles:detail", kwargs={"slug": profile.slug})))
+
+
+def _profile_page_cached_after_a_member(client, profile):
+    """A shared or page cache must never hand an alliance member's render to this reader."""
+    url = reverse("profiles:detail", kwargs={"slug": profile.slug})
+    member = Client()
+    member.force_login(alliance_member())
+    assert member.get(url).status_code == 200
+    return full_text(client.get(url))
+
+
+def _directory(client, profile):
+    return full_text(client.get(reverse("profiles:directory")))
+
+
+def _directory_search(client, profile):
+    return full_text(client.get(reverse("profiles:directory"), {"q": "Leak Test"}))
+
+
+def _home(client, profile):
+    return full_text(client.get(reverse("home")))
+
+
+def _home_cached_after_a_member(client, profile):
+    member = Client()
+    member.force_login(alliance_member())
+    member.get(reverse("home"))
+    return full_text(client.get(reverse("home")))
+
+
+def _not_found_page(client, profile):
+    return full_text(client.get(f"/profiles/{profile.slug}/no-such-page/")) + full_text(
+        client.get("/profiles/no-such-profile/")
+    )
+
+
+def _server_error_page(client, profile):
+    response = client.get(f"/__leak__/{profile.slug}/fail/")
+    assert response.status_code == 500
+    return full_text(response)
+
+
+def _admin_index(client, profile):
+    response = client.get("/admin/", follow=True)
+    return full_text(response)
+
+
+def _admin_briefing_change_page(client, profile):
+    briefing = profile.briefings.get(required_tier__slug=Tier.LEADERSHIP_ALLIANCE_SLUG)
+    text = ""
+    for url in (
+        reverse("admin:profiles_briefing_change", args=[briefing.pk]),
+        reverse("admin:profiles_briefing_changelist"),
+        reverse("admin:profiles_evidenceitem_changelist"),
+        reverse("admin:profiles_watchpoint_changelist"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and "/login/" in response["Location"]
+        text += full_text(response) + full_text(client.get(url, follow=True))
+    return text
+
+
+def _membership_pages(client, profile):
+    return full_text(client.get(reverse("membership:tiers"))) + full_text(client.get(reverse("membership:apply")))
+
+
+OUTPUTS = {
+    "profile page (head and body)": _profile_page,
+    "profile page served again after an alliance member's request": _profile_page_cached_after_a_member,
+    "directory /profiles/": _directory,
+    "directory search results": _directory_search,
+    "home page /": _home,
+    "home page served again after an alliance member's request": _home_cached_after_a_member,
+    "404 page": _not_found_page,
+    "500 page": _server_error_page,
+    "admin index for non-staff": _admin_index,
+    "admin briefing/evidence/watchpoint pages for non-staff": _admin_briefing_change_page,
+    "membership pages": _membership_pages,
+}
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("output", list(OUTPUTS))
+@pytest.mark.parametrize("reader", list(LOCKED_OUT))
+def test_locked_text_is_absent(output, reader, profile, secret):
+    text = OUTPUTS[output](client_for(LOCKED_OUT[reader]), profile)
+    assert secret not in text, f"{output} leaks members-only text to the {reader} reader"
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("reader", list(ALLOWED))
+def test_locked_text_is_present_for_readers_of_the_tier(reader, profile, secret):
+    html = _profile_page(client_for(ALLOWED[reader]), profile)
+    for planted in (
+        f"Alliance body {secret}",
+        f"Alliance notes {secret}",
+        f"Evidence claim {secret}",
+        f"Watch for {secret}",
+    ):
+        assert planted in html, f"{reader} should read: {planted}"
+
+
+@pytest.mark.urls(__name__)
+def test_profile_page_for_a_locked_out_reader_still_names_the_locked_briefing(profile, secret):
+    html = _profile_page(client_for(strategic_member), profile)
+    assert "Alliance context" in html and "Only for Leadership Alliance" in html
+    assert "Circle body, no secret here." in html  # the Strategic Circle briefing is open to them
+
+
+@pytest.mark.urls(__name__)
+def test_reader_dependent_pages_are_never_shared_by_caches(profile):
+    url = reverse("profiles:detail", kwargs={"slug": profile.slug})
+    member = Client()
+    member.force_login(strategic_member())
+    response = member.get(url)
+    assert "private" in response["Cache-Control"]
+    assert "Cookie" in response["Vary"]
+    assert "Cookie" in Client().get(url)["Vary"]
+
+
+def test_error_view_loads_the_secret_it_must_not_show(profile, secret):
+    """Guards the 500 case above: the failing view really does hold the secret when it breaks."""
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    with pytest.raises(RuntimeError, match=secret):
+        _view_that_fails(request, profile.slug)
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("end", ["lapse", "revoke"])
+def test_ended_membership_locks_the_profile_on_the_next_page_view(profile, secret, end):
+    """No cache (page, fragment or Reader) may keep a briefing open after the membership ends."""
+    from membership import services
+    from membership.models import Membership
+
+    from .factories_membership import moderator
+
+    member = alliance_member()
+    client = Client()
+    client.force_login(member)
+    assert secret in _profile_page(client, profile)
+    membership = Membership.objects.get(user=member, tier__slug=Tier.LEADERSHIP_ALLIANCE_SLUG)
+    if end == "lapse":
+        services.lapse_membership(membership=membership)
+    else:
+        services.revoke_membership(membership=membership, by=moderator())
+    html = _profile_page(client, profile)
+    assert secret not in html
+    assert "Circle body, no secret here." in html  # still a Strategic Circle member
