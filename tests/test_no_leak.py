@@ -11,13 +11,25 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core import mail
 from django.test import Client
 from django.urls import include, path, reverse
+from django.utils import timezone
 
 from btwprofiles import urls as project_urls
 from membership.models import Tier
+from profiles import search, watch
+from profiles.models import Follow, WatchSettings
 
-from .factories import BriefingFactory, EvidenceItemFactory, InstitutionFactory, StaffFactory, WatchpointFactory, tier
+from .factories import (
+    BriefingFactory,
+    EvidenceItemFactory,
+    InstitutionFactory,
+    SectorFactory,
+    StaffFactory,
+    WatchpointFactory,
+    tier,
+)
 from .factories_membership import alliance_member, pending_applicant, strategic_member, unverified_user
 
 pytestmark = pytest.mark.django_db
@@ -67,8 +79,13 @@ def profile(secret):
         claim=f"Evidence claim {secret}",
         quote=f"Evidence quote {secret}",
         required_tier=alliance,
+        reviewed_at=timezone.now(),
     )
-    EvidenceItemFactory(institution=institution, title="Public source", claim="A public claim.")
+    EvidenceItemFactory(
+        institution=institution, title="Public source", claim="A public claim.", reviewed_at=timezone.now()
+    )
+    institution.sectors.add(SectorFactory(name="Leak sector", slug="leak-sector"))
+    search.refresh_search_index([institution.pk])
     WatchpointFactory(institution=institution, text=f"Watch for {secret}", required_tier=alliance)
     WatchpointFactory(institution=institution, text="A public watchpoint.")
     return institution
@@ -91,6 +108,7 @@ ALLOWED = {
 def client_for(make_user):
     client = Client(raise_request_exception=False)
     user = make_user()
+    client.reader_user = user
     if user is not None:
         client.force_login(user)
     return client
@@ -176,6 +194,42 @@ def _membership_pages(client, profile):
     return full_text(client.get(reverse("membership:tiers"))) + full_text(client.get(reverse("membership:apply")))
 
 
+def _feeds(client, profile):
+    urls = [
+        reverse("feed_rss"),
+        reverse("feed_atom"),
+        reverse("feed_profile", args=[profile.slug]),
+        reverse("feed_sector", args=["leak-sector"]),
+    ]
+    return "".join(full_text(client.get(url)) for url in urls)
+
+
+def _sitemap_and_robots(client, profile):
+    return full_text(client.get("/sitemap.xml")) + full_text(client.get("/robots.txt"))
+
+
+def _map_page(client, profile):
+    return full_text(client.get(reverse("profiles:map", args=[profile.slug])))
+
+
+def _watchlist_and_digest(client, profile):
+    """The reader follows the profile: their watchlist page and their digest e-mail."""
+    user = client.reader_user
+    if user is None:
+        return full_text(client.get(reverse("watch:list")))
+    Follow.objects.get_or_create(user=user, institution=profile)
+    Follow.objects.filter(user=user).update(last_seen_at=timezone.now() - timezone.timedelta(days=3))
+    settings_row, _ = WatchSettings.objects.update_or_create(
+        user=user, defaults={"frequency": WatchSettings.Frequency.DAILY, "last_digest_at": None}
+    )
+    text = full_text(client.get(reverse("watch:list")))
+    mail.outbox = []
+    assert watch.send_digest(settings_row.pk) > 0, "the digest should carry the public updates"
+    for message in mail.outbox:
+        text += message.subject + message.body + "".join(content for content, _ in message.alternatives)
+    return text
+
+
 OUTPUTS = {
     "profile page (head and body)": _profile_page,
     "profile page served again after an alliance member's request": _profile_page_cached_after_a_member,
@@ -188,6 +242,10 @@ OUTPUTS = {
     "admin index for non-staff": _admin_index,
     "admin briefing/evidence/watchpoint pages for non-staff": _admin_briefing_change_page,
     "membership pages": _membership_pages,
+    "RSS, Atom, per-profile and per-sector feeds": _feeds,
+    "sitemap.xml and robots.txt": _sitemap_and_robots,
+    "dependency map page": _map_page,
+    "watchlist page and digest e-mail": _watchlist_and_digest,
 }
 
 
@@ -197,6 +255,14 @@ OUTPUTS = {
 def test_locked_text_is_absent(output, reader, profile, secret):
     text = OUTPUTS[output](client_for(LOCKED_OUT[reader]), profile)
     assert secret not in text, f"{output} leaks members-only text to the {reader} reader"
+
+
+@pytest.mark.parametrize("reader", list(LOCKED_OUT))
+def test_searching_for_locked_words_finds_nothing(reader, profile, secret):
+    """Briefings and members-only evidence are never indexed, so their words find no profile."""
+    response = client_for(LOCKED_OUT[reader]).get(reverse("profiles:directory"), {"q": secret})
+    assert response.status_code == 200
+    assert list(response.context["profiles"]) == []
 
 
 @pytest.mark.urls(__name__)
