@@ -1,0 +1,184 @@
+"""Admin forms: the profile form that carries its optimistic-lock version, and inline formsets
+that turn database constraints into messages an analyst can act on (never an IntegrityError)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from .models import Institution, ReviewState
+from .services import StaleEdit, find_stale_edit
+
+
+class InstitutionAdminForm(forms.ModelForm):
+    """The profile form. `loaded_version` is the row version the editor loaded; clean() refuses stale saves."""
+
+    loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+
+    #: Set by the admin when a save lost a race after clean() passed; the re-shown form reports it.
+    stale_edit: StaleEdit | None = None
+
+    class Meta:
+        model = Institution
+        fields = [
+            "name", "slug", "type", "base_region", "profile_focus", "sectors", "dek", "key_points", "headline",
+            "body", "domain_summary", "public_role", "operating_surface", "what_it_does", "why_it_matters",
+            "criticality", "time_horizon", "what_to_watch", "public_view", "caveats", "status", "published_at",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["loaded_version"].initial = self.instance.version
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            "published_at" in self.fields
+            and cleaned.get("status") == Institution.Status.PUBLISHED
+            and not cleaned.get("published_at")
+        ):
+            cleaned["published_at"] = timezone.now()  # "leave empty to publish now"
+        if self.instance.pk is not None and "loaded_version" in self.fields:
+            self._check_version(cleaned.get("loaded_version"))
+        return cleaned
+
+    def _check_version(self, version):
+        if version is None:
+            if "loaded_version" not in self.errors:
+                self.add_error(None, "This form has lost its version marker. Reload the page, then edit again.")
+            return
+        stale = self.stale_edit or find_stale_edit(institution=self.instance, form_version=version)
+        if stale is not None:
+            self.add_error(None, ValidationError(stale.message, code="stale_edit"))
+            self._rebase_on(stale.current_version)
+
+    def _rebase_on(self, current_version):
+        """Nothing the editor typed is lost: the re-shown form keeps it, now based on the latest
+        version, so a deliberate second save (after reading the message) goes through."""
+        data = self.data.copy()
+        data[self.add_prefix("loaded_version")] = str(current_version)
+        self.data = data
+
+    @property
+    def form_version(self):
+        return self.cleaned_data.get("loaded_version")
+
+
+# --- inline formsets --------------------------------------------------------------------------
+
+
+class ProfileChildForm(forms.ModelForm):
+    """Inline row form: an evidence link must point at this same profile's evidence."""
+
+    evidence_owner_field = "institution"
+
+    def clean(self):
+        cleaned = super().clean()
+        evidence = cleaned.get("evidence")
+        owner = cleaned.get(self.evidence_owner_field) or getattr(self.instance, self.evidence_owner_field, None)
+        if evidence is not None and owner is not None and getattr(owner, "pk", owner) != evidence.institution_id:
+            self.add_error("evidence", "Choose evidence from this profile.")
+        return cleaned
+
+
+class RelationshipForm(ProfileChildForm):
+    evidence_owner_field = "source"
+
+    def clean(self):
+        cleaned = super().clean()
+        source = cleaned.get("source") or (self.instance.source if self.instance.source_id else None)
+        target = cleaned.get("target")
+        if source is not None and target is not None and source.pk == target.pk:
+            self.add_error("target", "A profile cannot have a relationship with itself; choose another profile.")
+        return cleaned
+
+
+class RelatedLinkForm(ProfileChildForm):
+    def clean(self):
+        cleaned = super().clean()
+        target, url = cleaned.get("target"), cleaned.get("url")
+        if "url" not in self.errors and "target" not in self.errors:
+            if target and url:
+                self.add_error("url", "Clear this URL, or clear the profile: one of the two.")
+            elif not target and not url:
+                self.add_error("url", "Give an external URL here, or choose a profile.")
+        return cleaned
+
+
+class ProfileChildFormSet(forms.BaseInlineFormSet):
+    """Inline formset; `unique_in_profile` names fields whose values two rows of one profile may
+    not share. The check covers the rows in the form *and* rows saved meanwhile by a colleague,
+    so a clash is a message on the form, never an IntegrityError."""
+
+    unique_in_profile: tuple[str, ...] = ()
+    unique_message = "Two rows of this profile have the same %(fields)s."
+
+    def live_forms(self):
+        """Rows that will exist after the save: valid, filled in, not marked for deletion."""
+        return [
+            form
+            for form in self.forms
+            if form.is_valid() and form.cleaned_data and not self._should_delete_form(form)
+        ]
+
+    def clean(self):
+        if self.unique_in_profile:
+            self._check_unique_in_profile()  # before Django's own duplicate check, with a clearer message
+        super().clean()
+
+    def _check_unique_in_profile(self):
+        fields = self.unique_in_profile
+        keyed = {}
+        for form in self.live_forms():
+            values = [form.cleaned_data.get(name) for name in fields]
+            if all(value is not None for value in values):
+                keyed[form] = tuple(getattr(value, "pk", value) for value in values)
+        counts = Counter(keyed.values())
+        if self.instance.pk is not None:
+            in_form = [form.instance.pk for form in self.forms if form.instance.pk is not None]
+            saved_elsewhere = (
+                self.model._default_manager.filter(**{self.fk.name: self.instance})
+                .exclude(pk__in=in_form)
+                .values_list(*fields)
+            )
+            counts.update(tuple(row) for row in saved_elsewhere)
+        clashes = {key for key, n in counts.items() if n > 1}
+        if not clashes:
+            return
+        for form, key in keyed.items():
+            if key in clashes:
+                form.add_error(fields[0], "Another row of this profile already has this value.")
+        labels = " and ".join(str(self.model._meta.get_field(name).verbose_name) for name in fields)
+        raise ValidationError(self.unique_message, params={"fields": labels}, code="unique_in_profile")
+
+
+class FAQFormSet(ProfileChildFormSet):
+    """Two FAQ items of one profile cannot share an order (the database refuses it too)."""
+
+    unique_in_profile = ("order",)
+    unique_message = "Each FAQ item of a profile needs its own %(fields)s number."
+
+
+class ReviewedFormSet(ProfileChildFormSet):
+    """Evidence and relationships readers have seen are retracted by a moderator, not deleted."""
+
+    def clean(self):
+        super().clean()
+        for form in self.deleted_forms:
+            instance = form.instance
+            if instance.pk is not None and instance.review_state in (ReviewState.APPROVED, ReviewState.RETRACTED):
+                raise ValidationError(
+                    "“%(item)s” has been reviewed (%(state)s) and stays on record: ask a moderator to "
+                    "retract it instead of deleting it.",
+                    params={"item": instance, "state": instance.get_review_state_display().lower()},
+                    code="reviewed_item_delete",
+                )
+
+
+class RelationshipFormSet(ReviewedFormSet):
+    unique_in_profile = ("target", "kind")
+    unique_message = "This profile already has a relationship of this kind with that profile (%(fields)s)."
