@@ -178,7 +178,10 @@ class Institution(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
     )
     search_vector = SearchVectorField(
-        null=True, editable=False, help_text="PostgreSQL full-text index of public fields only (profiles.search)."
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="PostgreSQL full-text index of public fields only (profiles.search).",
     )
 
     history = HistoricalRecords(excluded_fields=["search_vector"])
@@ -417,7 +420,11 @@ class Relationship(Reviewed):
             models.Index(fields=["target", "review_state"], name="relationship_target_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=~Q(source=models.F("target")), name="relationship_not_self"),
+            models.CheckConstraint(
+                condition=~Q(source=models.F("target")),
+                name="relationship_not_self",
+                violation_error_message="A profile cannot have a relationship with itself.",
+            ),
             models.UniqueConstraint(fields=["source", "target", "kind"], name="relationship_unique_kind"),
             models.CheckConstraint(
                 condition=Q(review_state__in=ReviewState.values), name="relationship_review_state_valid"
@@ -584,7 +591,11 @@ class FAQItem(OrderedChild):
         ordering = ["order", "pk"]
         verbose_name = "FAQ item"
         constraints = [
-            models.UniqueConstraint(fields=["institution", "order"], name="faq_unique_order_per_profile")
+            models.UniqueConstraint(
+                fields=["institution", "order"],
+                name="faq_unique_order_per_profile",
+                violation_error_message="Another FAQ item of this profile has this order.",
+            )
         ]
 
     def __str__(self):
@@ -613,6 +624,7 @@ class RelatedLink(OrderedChild):
             models.CheckConstraint(
                 condition=(Q(target__isnull=False) & Q(url="")) | (Q(target__isnull=True) & ~Q(url="")),
                 name="related_link_profile_xor_url",
+                violation_error_message="Link either to another profile or to an external URL (one of the two).",
             ),
             http_url_constraint("url", name="related_link_url_http", optional=True),
         ]

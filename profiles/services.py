@@ -174,7 +174,7 @@ def save_institution(
     if institution._state.adding:
         institution.version = 1
         institution.public_updated_at = _first_public_time(institution, at)
-        institution.full_clean(exclude=["search_vector"])
+        institution.full_clean()
         institution.save()
         if user is not None:
             assign_analyst(institution=institution, user=user)
@@ -199,7 +199,7 @@ def save_institution(
     publishing = _is_publishing(institution, before)
     if publishing:
         institution.public_updated_at = _first_public_time(institution, at)
-    institution.full_clean(exclude=["search_vector"])
+    institution.full_clean()
     institution.save()
     if not publishing and institution.status == Institution.Status.PUBLISHED:
         changed = changed_public_fields(institution, before)
