@@ -168,7 +168,6 @@ BTW_REQUIRE_STAFF_MFA = env.bool("BTW_REQUIRE_STAFF_MFA", default=not DEBUG)
 # Four eyes: nobody approves what they submitted. A one-person newsroom may switch it off.
 BTW_ALLOW_SELF_REVIEW = env.bool("BTW_ALLOW_SELF_REVIEW", default=False)
 
-FORMS_URLFIELD_ASSUME_HTTPS = True
 # Reverting from history would skip optimistic locking and evidence review: edits go through the form.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 

@@ -5,6 +5,7 @@ from django.urls import include, path
 from membership.views import staff_login_redirect
 from profiles import feeds
 from profiles import views as profile_views
+from profiles.cache import cache_anonymous_page
 from profiles.sitemaps import SITEMAPS, robots_txt
 
 # The admin has no login form of its own: staff sign in through allauth (rate limits, MFA).
@@ -12,15 +13,15 @@ from profiles.sitemaps import SITEMAPS, robots_txt
 admin.site.login = staff_login_redirect
 
 urlpatterns = [
-    path("", profile_views.HomeView.as_view(), name="home"),
+    path("", cache_anonymous_page(profile_views.HomeView.as_view()), name="home"),
     path("profiles/", include("profiles.urls")),
     path("membership/", include("membership.urls")),
     path("watchlist/", include("profiles.watch_urls")),
-    path("feeds/profiles/", feeds.ProfileUpdatesFeed(), name="feed_rss"),
-    path("feeds/profiles/atom/", feeds.ProfileUpdatesAtomFeed(), name="feed_atom"),
-    path("feeds/profiles/<slug:slug>/", feeds.InstitutionFeed(), name="feed_profile"),
-    path("feeds/sectors/<slug:slug>/", feeds.SectorFeed(), name="feed_sector"),
-    path("sitemap.xml", sitemap, {"sitemaps": SITEMAPS}, name="sitemap"),
+    path("feeds/profiles/", cache_anonymous_page(feeds.ProfileUpdatesFeed()), name="feed_rss"),
+    path("feeds/profiles/atom/", cache_anonymous_page(feeds.ProfileUpdatesAtomFeed()), name="feed_atom"),
+    path("feeds/profiles/<slug:slug>/", cache_anonymous_page(feeds.InstitutionFeed()), name="feed_profile"),
+    path("feeds/sectors/<slug:slug>/", cache_anonymous_page(feeds.SectorFeed()), name="feed_sector"),
+    path("sitemap.xml", cache_anonymous_page(sitemap), {"sitemaps": SITEMAPS}, name="sitemap"),
     path("robots.txt", robots_txt, name="robots_txt"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

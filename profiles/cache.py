@@ -11,6 +11,7 @@ renders at once.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from functools import wraps
 
@@ -31,7 +32,7 @@ _NO_SCHEDULE = 0.0
 def content_version() -> int:
     version = cache.get(VERSION_KEY)
     if version is None:
-        cache.add(VERSION_KEY, int(time.time() * 1000))
+        cache.add(VERSION_KEY, secrets.randbits(62))
         version = cache.get(VERSION_KEY)
     return int(version)
 
@@ -41,7 +42,7 @@ def bump_content_version(**_signal_kwargs) -> None:
     try:
         cache.incr(VERSION_KEY)
     except ValueError:  # key missing or evicted: any fresh value differs from what pages were stored under
-        cache.set(VERSION_KEY, int(time.time() * 1000), timeout=None)
+        cache.set(VERSION_KEY, secrets.randbits(62), timeout=None)
 
 
 def _current_version() -> int:

@@ -1,0 +1,103 @@
+"""The shared page cache: anonymous public renders only, invalidated the moment content changes."""
+
+import datetime
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from profiles import cache as page_cache
+from profiles.models import Institution
+
+from .factories import InstitutionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_home_is_served_from_the_shared_cache(client):
+    InstitutionFactory(name="Cached Exchange")
+    first, second = client.get(reverse("home")), client.get(reverse("home"))
+    assert first["X-Page-Cache"] == "miss" and second["X-Page-Cache"] == "hit"
+    assert second.content == first.content
+    assert "public" in second["Cache-Control"] and "Cookie" in second["Vary"]
+
+
+def test_cached_page_costs_no_database_query(client, django_assert_num_queries):
+    InstitutionFactory()
+    client.get(reverse("home"))
+    with django_assert_num_queries(0):
+        assert client.get(reverse("home"))["X-Page-Cache"] == "hit"
+
+
+def test_saving_a_profile_invalidates_cached_pages_at_once(client):
+    inst = InstitutionFactory(name="Old Name Exchange")
+    assert b"Old Name Exchange" in client.get(reverse("home")).content
+    inst.name = "New Name Exchange"
+    inst.save()
+    response = client.get(reverse("home"))
+    assert response["X-Page-Cache"] == "miss" and b"New Name Exchange" in response.content
+
+
+def test_moderation_change_invalidates_feeds(client, moderator, analyst):
+    from profiles import review
+
+    from .factories import EvidenceItemFactory
+
+    item = EvidenceItemFactory(review_state="submitted", submitted_by=analyst, title="Fresh approval")
+    assert b"Fresh approval" not in client.get(reverse("feed_rss")).content
+    review.approve(item, actor=moderator)
+    assert b"Fresh approval" in client.get(reverse("feed_rss")).content
+
+
+def test_scheduled_profile_appears_when_its_time_comes(client):
+    soon = InstitutionFactory(name="Scheduled Registry", published_at=timezone.now() + datetime.timedelta(hours=1))
+    assert b"Scheduled Registry" not in client.get(reverse("home")).content
+    Institution.objects.filter(pk=soon.pk).update(published_at=timezone.now() - datetime.timedelta(seconds=1))
+    # No save happened (time passed): the cached schedule mark must still expire the old render.
+    page_cache.cache.set(page_cache.SCHEDULE_KEY.format(version=page_cache.content_version()), 1.0)
+    assert b"Scheduled Registry" in client.get(reverse("home")).content
+
+
+def test_signed_in_readers_never_get_or_fill_the_shared_cache(client, member_factory):
+    InstitutionFactory()
+    member = Client()
+    member.force_login(member_factory())
+    response = member.get(reverse("home"))
+    assert "X-Page-Cache" not in response and "private" in response["Cache-Control"]
+    assert client.get(reverse("home"))["X-Page-Cache"] == "miss"
+
+
+def test_anonymous_reader_with_a_session_is_not_served_shared_pages(client):
+    InstitutionFactory()
+    Client().get(reverse("home"))
+    client.cookies["sessionid"] = "anything"
+    assert "X-Page-Cache" not in client.get(reverse("home"))
+
+
+def test_responses_that_set_cookies_are_never_stored(rf):
+    from django.http import HttpResponse
+
+    calls = []
+
+    def view(request):
+        calls.append(1)
+        response = HttpResponse("hello")
+        response.set_cookie("csrftoken", "abc")
+        return response
+
+    cached = page_cache.cache_anonymous_page(view)
+    for _ in range(2):
+        request = rf.get("/x")
+        from django.contrib.auth.models import AnonymousUser
+
+        request.user = AnonymousUser()
+        cached(request)
+    assert len(calls) == 2
+
+
+def test_version_survives_cache_eviction():
+    before = page_cache.content_version()
+    page_cache.cache.delete(page_cache.VERSION_KEY)
+    page_cache.bump_content_version()
+    assert page_cache.content_version() != before
