@@ -33,6 +33,7 @@ def bench_env(**extra) -> dict:
     env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
     env.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
     env.setdefault("DJANGO_LOG_LEVEL", "ERROR")
+    env.setdefault("BTW_REQUIRE_STAFF_MFA", "0")  # the bench admin user has no authenticator
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
