@@ -4,12 +4,14 @@ import logging
 import uuid
 from functools import cached_property
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.generic import DetailView, ListView, TemplateView
@@ -17,7 +19,7 @@ from django.views.generic import DetailView, ListView, TemplateView
 from membership.gating import reader_for_request
 from membership.models import Tier
 
-from . import facets, pages
+from . import facets, graph, pages, search, structured_data
 from .models import Institution, Sector
 
 logger = logging.getLogger(__name__)
@@ -36,9 +38,11 @@ class ProfileQuerysetMixin(ReaderMixin):
     staff_preview = True
 
     def get_queryset(self):
+        # The stored search vector is for the database's own use: no page needs it in memory.
+        queryset = Institution.objects.defer("search_vector")
         if self.staff_preview and self.reader.is_staff:
-            return Institution.objects.all()
-        return Institution.objects.published()
+            return queryset
+        return queryset.published()
 
 
 class HomeView(ProfileQuerysetMixin, TemplateView):
@@ -49,11 +53,18 @@ class HomeView(ProfileQuerysetMixin, TemplateView):
         recent = (
             self.get_queryset().recently_updated().for_listing().prefetch_related("sectors")[: pages.HOME_RECENT_COUNT]
         )
-        return super().get_context_data(recent_profiles=recent, tiers=Tier.objects.all(), **kwargs)
+        return super().get_context_data(
+            recent_profiles=recent,
+            tiers=Tier.objects.all(),
+            canonical_url=self.request.build_absolute_uri(reverse("home")),
+            site_name=settings.SITE_NAME,
+            **kwargs,
+        )
 
 
 class DirectoryView(ProfileQuerysetMixin, ListView):
-    """Published profiles, newest update first, narrowed by GET filters that never fail."""
+    """Published profiles narrowed by GET filters that never fail: most relevant first for a text
+    query (on PostgreSQL), newest update first otherwise."""
 
     template_name = "profiles/institution_list.html"
     context_object_name = "profiles"
@@ -75,20 +86,30 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
 
     def get_queryset(self):
         queryset = facets.apply_filters(self.searched, self.filters)
-        return queryset.recently_updated().for_listing().prefetch_related("sectors")
+        return pages.order_results(queryset, self.filters.get("q")).for_listing().prefetch_related("sectors")
 
     def paginate_queryset(self, queryset, page_size):
         """A malformed page number shows the first page, one past the end the last: never an error."""
         paginator = Paginator(queryset, page_size)
         page = paginator.get_page(self.request.GET.get(self.page_kwarg))
+        page.object_list = list(page.object_list)
+        pages.attach_snippets(page.object_list, self.filters.get("q"))
         return paginator, page, page.object_list, page.has_other_pages()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         counts = facets.facet_counts(self.searched, self.filters)
+        query = self.filters.get("q", "")
         context["filter_fields"] = pages.filter_fields(self.filters, counts, self.sectors)
-        context["query"] = self.filters.get("q", "")
+        context["query"] = query
         context["filters_active"] = bool(self.filters)
+        context["facet_filters_active"] = any(name != "q" for name in self.filters)
+        context["ranked"] = bool(query) and search.is_full_text()
+        context["canonical_url"] = pages.directory_canonical_url(
+            self.request, self.filters, context["page_obj"].number
+        )
+        context["noindex"] = bool(query)  # result pages of free text are not for search engines
+        context["site_name"] = settings.SITE_NAME
         return context
 
 
@@ -101,26 +122,46 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["page"] = pages.build_profile_page(self.object, self.reader)
-        context["preview"] = pages.staff_preview(self.object, self.reader)
-        context["canonical_url"] = self.request.build_absolute_uri(self.object.get_absolute_url())
+        institution = self.object
+        page = pages.build_profile_page(institution, self.reader)
+        site_name = settings.SITE_NAME
+        link_preview = structured_data.link_preview(institution, self.request, site_name=site_name)
+        context["page"] = page
+        context["preview"] = pages.staff_preview(institution, self.reader)
+        context["link_preview"] = link_preview
+        context["canonical_url"] = link_preview["canonical"]
+        # Any briefing, open to this reader or not: the page as published has a members-only part.
+        context["json_ld"] = structured_data.json_ld(
+            institution, self.request, site_name=site_name, has_gated_part=bool(page.briefings)
+        )
+        context["gated_section_class"] = structured_data.GATED_SECTION_CLASS
+        context["is_public"] = institution.is_published()
+        context["follow"] = pages.follow_control(self.request.user, institution)
         return context
 
 
 class InstitutionMapView(ProfileQuerysetMixin, DetailView):
-    """The relationship map of one institution; for now a table of its approved ties."""
+    """The relationship map of one institution: approved ties up to two hops, drawn as an inline SVG
+    (server-side, no script) and listed as a table. Every direct tie is listed too when the drawing
+    had to leave some out, and while staff preview a profile that is not public yet."""
 
     template_name = "profiles/institution_map.html"
     context_object_name = "institution"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        connections = pages.connections_for(self.reader, self.object)
-        context["cap"] = pages.MAP_TABLE_CAP
-        context["capped"] = len(connections) >= pages.MAP_TABLE_CAP
-        context["outgoing"] = [c for c in connections if c.outgoing]
-        context["incoming"] = [c for c in connections if not c.outgoing]
-        context["preview"] = pages.staff_preview(self.object, self.reader)
+        institution = self.object
+        drawing = pages.map_drawing(graph.neighbourhood(institution))
+        context["map"] = drawing
+        context["preview"] = pages.staff_preview(institution, self.reader)
+        context["is_public"] = institution.is_published()
+        context["canonical_url"] = self.request.build_absolute_uri(reverse("profiles:map", args=[institution.slug]))
+        if drawing.graph.more.get(1) or not context["is_public"]:
+            connections = pages.connections_for(self.reader, institution)
+            context["cap"] = pages.MAP_TABLE_CAP
+            context["capped"] = len(connections) >= pages.MAP_TABLE_CAP
+            context["outgoing"] = [c for c in connections if c.outgoing]
+            context["incoming"] = [c for c in connections if not c.outgoing]
         return context
 
 

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from membership.models import Tier
+from profiles import search
 
 from .factories_pages import full_profile, published_profiles
 
@@ -19,21 +20,31 @@ SIZES = [1, 200]
 
 #: Profile page, anonymous: the profile, then one query per list (sectors, also-read links, timeline,
 #: sources, watchpoints, briefings, FAQ, dependencies). A Strategic Circle member adds session, user,
-#: their level, and two guardian look-ups (user and group grants) for the briefings locked to them;
-#: staff add session, user and the tiers of the "view as" switch (plus the chosen tier with ?as_tier=).
-PROFILE_BUDGET = {"anonymous": 9, "member": 14, "alliance": 12, "staff": 12, "staff_as_tier": 13}
+#: their level, two guardian look-ups (user and group grants) for the briefings locked to them, and
+#: whether they follow the profile; staff add session, user, whether they follow it and the tiers of
+#: the "view as" switch (plus the chosen tier with ?as_tier=).
+PROFILE_BUDGET = {"anonymous": 9, "member": 15, "alliance": 13, "staff": 13, "staff_as_tier": 14}
 #: Directory: sectors, facet counts (2), result count, the page, the page's sectors.
 DIRECTORY_BUDGET = {"anonymous": 6, "member": 8}
 #: Home: recent profiles, their sectors, the tiers.
 HOME_BUDGET = {"anonymous": 3, "member": 5}
-#: Map: the profile, its relationships (a signed-in reader adds session, user and level).
-MAP_BUDGET = {"anonymous": 2, "member": 5}
+#: Map: the profile; ties one step away and, past the fan-out cap, their count; the same two steps away;
+#: every direct tie when the drawing had to leave some out. A signed-in reader adds session, user, level.
+#: The count queries run only past the cap, so the map holds this bound at any size rather than one
+#: exact number (1 tie: 3 queries; 200 ties: 5).
+MAP_BUDGET = {"anonymous": 6, "member": 9}
 
 
 def queries_for(client, url) -> int:
-    client.get(url)  # warm process-wide caches (content types, templates): count the page alone
+    """Queries of one render of `url`, process-wide caches (content types, templates) already warm.
+
+    Both requests carry a throw-away parameter the pages ignore, so a shared page cache holding
+    anonymous renders misses on the measured one: the render is counted, not a cache hit.
+    """
+    sep = "&" if "?" in url else "?"
+    client.get(f"{url}{sep}budget=warm")
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
+        response = client.get(f"{url}{sep}budget=measure")
     assert response.status_code == 200
     return len(queries)
 
@@ -67,27 +78,26 @@ def test_profile_page_costs_the_same_queries_at_1_and_200_rows(reader_client, ki
 
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("kind", ["anonymous", "member"])
-def test_directory_query_budget_holds_at_1_and_200_profiles(reader_client, kind, n, django_assert_max_num_queries):
-    published_profiles(n)
+def test_directory_query_budget_holds_at_1_and_200_profiles(reader_client, kind, n):
+    search.refresh_search_index([i.pk for i in published_profiles(n)])  # bulk-built: index them for PostgreSQL
     client = reader_client(kind)
     url = reverse("profiles:directory") + "?sector=cloud&criticality=medium&q=listed"
-    with django_assert_max_num_queries(DIRECTORY_BUDGET[kind]):
-        client.get(url)
     assert queries_for(client, url) == DIRECTORY_BUDGET[kind]
 
 
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("kind", ["anonymous", "member"])
-def test_home_query_budget_holds_at_1_and_200_profiles(reader_client, kind, n, django_assert_max_num_queries):
+def test_home_query_budget_holds_at_1_and_200_profiles(reader_client, kind, n):
     published_profiles(n)
     client = reader_client(kind)
-    with django_assert_max_num_queries(HOME_BUDGET[kind]):
-        client.get("/")
     assert queries_for(client, "/") == HOME_BUDGET[kind]
 
 
 @pytest.mark.parametrize("kind", ["anonymous", "member"])
-def test_map_page_costs_the_same_queries_at_1_and_200_rows(reader_client, kind):
+def test_map_page_holds_one_budget_at_1_and_200_rows(reader_client, kind, django_assert_max_num_queries):
     client = reader_client(kind)
-    counts = [queries_for(client, reverse("profiles:map", args=[full_profile(n).slug])) for n in SIZES]
-    assert counts == [MAP_BUDGET[kind]] * len(SIZES)
+    for n in SIZES:
+        url = reverse("profiles:map", args=[full_profile(n).slug])
+        assert queries_for(client, url) <= MAP_BUDGET[kind]
+        with django_assert_max_num_queries(MAP_BUDGET[kind]):
+            assert client.get(url).status_code == 200
