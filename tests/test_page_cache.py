@@ -101,3 +101,28 @@ def test_version_survives_cache_eviction():
     page_cache.cache.delete(page_cache.VERSION_KEY)
     page_cache.bump_content_version()
     assert page_cache.content_version() != before
+
+
+def test_anonymous_profile_page_is_cached_and_refreshed_by_an_edit(client):
+    inst = InstitutionFactory(dek="First version of the dek.")
+    url = inst.get_absolute_url()
+    assert client.get(url)["X-Page-Cache"] == "miss"
+    assert client.get(url)["X-Page-Cache"] == "hit"
+    inst.dek = "Second version of the dek."
+    inst.save()
+    response = client.get(url)
+    assert response["X-Page-Cache"] == "miss" and b"Second version of the dek." in response.content
+
+
+def test_cached_anonymous_profile_page_holds_no_csrf_token(client):
+    inst = InstitutionFactory()
+    response = client.get(inst.get_absolute_url())
+    assert b"csrfmiddlewaretoken" not in response.content and not response.cookies
+
+
+def test_unpublished_profile_404_is_not_cached_for_later_staff(client, staff_factory):
+    draft = InstitutionFactory(status=Institution.Status.DRAFT)
+    assert client.get(draft.get_absolute_url()).status_code == 404
+    staff = Client()
+    staff.force_login(staff_factory())
+    assert staff.get(draft.get_absolute_url()).status_code == 200
