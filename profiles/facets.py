@@ -8,10 +8,15 @@ All enumerated facets are counted in one aggregate query, sectors in a second.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
+from .cache import content_version
 from .models import Institution, Sector
 
 
@@ -30,6 +35,7 @@ ENUM_FACETS = (
     Facet("horizon", "time_horizon", "Time horizon", tuple(Institution.Horizon.choices)),
 )
 SECTOR_FACET = Facet("sector", "sectors__slug", "Sector")
+COUNTS_TIMEOUT = 60 * 60
 ALL_FACETS = (*ENUM_FACETS, SECTOR_FACET)
 
 
@@ -69,7 +75,30 @@ def apply_filters(queryset: QuerySet, filters: dict[str, str]) -> QuerySet:
 
 
 def facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Option]]:
-    """Options with counts for every facet; `base` is the published, text-searched queryset."""
+    """Options with counts for every facet; `base` is the published, text-searched queryset.
+
+    `filters` may also hold the text query (`q`): it is part of the cache key. Counts are cached
+    under the content version (profiles.cache), so they are computed once per query and filter
+    set until something readers can see changes.
+    """
+    timeout = getattr(settings, "BTW_FACET_COUNTS_TIMEOUT", COUNTS_TIMEOUT)
+    if not timeout:
+        return _facet_counts(base, filters)
+    key = counts_cache_key(filters)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    counts = _facet_counts(base, filters)
+    cache.set(key, counts, timeout)
+    return counts
+
+
+def counts_cache_key(filters: dict[str, str]) -> str:
+    raw = json.dumps(sorted(filters.items()), ensure_ascii=False)
+    return f"btw:facets:{content_version()}:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+
+
+def _facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Option]]:
     base = base.order_by()
     sector_q = Q(sectors__slug=filters["sector"]) if "sector" in filters else Q()
     pks_with_sector = base.filter(sector_q).values("pk") if "sector" in filters else None

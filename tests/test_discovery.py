@@ -34,6 +34,12 @@ from .factories_pages import published_profiles
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _uncached_facet_counts(settings):
+    """Budgets bound the cold render: facet counts computed, not read from their cache."""
+    settings.BTW_FACET_COUNTS_TIMEOUT = 0
+
 SC, LA = Tier.STRATEGIC_CIRCLE_SLUG, Tier.LEADERSHIP_ALLIANCE_SLUG
 POSTGRES_ONLY = pytest.mark.skipif(
     connection.vendor != "postgresql",

@@ -48,6 +48,15 @@ def test_drafts_are_not_counted():
     assert counts_for("")["type"]["company"] == 0
 
 
+def test_facet_counts_are_cached_until_content_changes(django_assert_num_queries):
+    InstitutionFactory(type="company")
+    assert counts_for("")["type"]["company"] == 1
+    with django_assert_num_queries(0):
+        counts_for("")
+    InstitutionFactory(type="company")  # a save bumps the content version
+    assert counts_for("")["type"]["company"] == 2
+
+
 def test_facets_cost_two_queries(django_assert_num_queries):
     SectorFactory(name="Cloud", slug="cloud")
     for _ in range(5):

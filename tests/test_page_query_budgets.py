@@ -16,6 +16,12 @@ from .factories_pages import full_profile, published_profiles
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _uncached_facet_counts(settings):
+    """Budgets bound the cold render: facet counts computed, not read from their cache."""
+    settings.BTW_FACET_COUNTS_TIMEOUT = 0
+
 SIZES = [1, 200]
 
 #: Profile page, anonymous: the profile, then one query per list (sectors, also-read links, timeline,

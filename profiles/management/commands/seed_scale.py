@@ -45,8 +45,35 @@ SECTORS = [
 ]
 
 
+def _vocabulary(size: int = 4000, seed: int = 7):
+    """A Zipf-distributed vocabulary, like real text: a few words everywhere, most words rare.
+
+    Pseudo-words fill it; the domain words sit at ranks 150–3000, so a search for one of them
+    matches a few percent of profiles (as "registry" would in a real catalogue), not all of them.
+    """
+    rng = random.Random(seed)
+    syllables = ["ka", "ro", "ti", "ne", "lu", "sa", "vo", "mi", "de", "pa", "gu", "fe", "zo", "bi", "tha", "qu"]
+    words, seen = [], set(WORDS)
+    while len(words) < size:
+        word = "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    step = (3000 - 150) // len(WORDS)
+    for i, domain_word in enumerate(WORDS):
+        words[150 + i * step] = domain_word
+    cumulative, total = [], 0.0
+    for rank in range(1, size + 1):
+        total += 1 / rank
+        cumulative.append(total)
+    return words, cumulative
+
+
+VOCABULARY, CUMULATIVE_WEIGHTS = _vocabulary()
+
+
 def _phrase(rng, n):
-    return " ".join(rng.choice(WORDS) for _ in range(n))
+    return " ".join(rng.choices(VOCABULARY, cum_weights=CUMULATIVE_WEIGHTS, k=n))
 
 
 class Command(BaseCommand):
