@@ -5,17 +5,16 @@ permission check, the e-mail and the admin history hold for every change.
 """
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, DateTimeField, F, IntegerField, Q, Value, When
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html_join
 
 from . import services
+from .admin_actions import DecisionActionsMixin
 from .forms import DecisionForm
 from .models import Application, Membership, Tier
 
@@ -95,7 +94,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):
+class ApplicationAdmin(DecisionActionsMixin, admin.ModelAdmin):
     """The Leadership Alliance review queue: pending applications first, oldest first."""
 
     list_display = ("organisation", "applicant_email", "role", "state", "created_at", "reviewer", "reviewed_at")
@@ -111,6 +110,9 @@ class ApplicationAdmin(admin.ModelAdmin):
     actions = ["approve_selected", "reject_selected"]
     view_on_site = False
     decide_template = "membership/admin/application_decide.html"
+    decision_form_class = DecisionForm
+    decision_errors = (services.MembershipError,)
+    decision_objects_name = "applications"
     change_form_template = "membership/admin/application_change_form.html"
 
     # --- the queue ---------------------------------------------------------------------------
@@ -172,43 +174,31 @@ class ApplicationAdmin(admin.ModelAdmin):
         return self._decision_page(request, queryset, "reject", action="reject_selected")
 
     def _decision_page(self, request, queryset, decision, *, action=None, single=None):
-        """First show the chosen applications and ask for a note; on confirmation, decide each."""
-        applications = list(queryset.select_related("user", "tier"))
-        if request.method == "POST" and request.POST.get("confirm"):
-            form = DecisionForm(request.POST)
-            if form.is_valid():
-                self._decide_each(request, applications, form.cleaned_data["decision"], form.cleaned_data["note"])
-                return None if single is None else redirect("admin:membership_application_changelist")
-        else:
-            form = DecisionForm(initial={"decision": decision})
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Approve applications" if decision == "approve" else "Reject applications",
-            "opts": self.model._meta,
-            "applications": applications,
-            "form": form,
-            "decision": decision if single is None else None,
-            "action": action,
-            "single": single,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        return TemplateResponse(request, self.decide_template, context)
+        return self.decision_page(
+            request, queryset.select_related("user", "tier"), decision, action=action, single=single
+        )
 
-    def _decide_each(self, request, applications, decision, note):
+    # The shared note page and loop (membership.admin_actions) call these:
+
+    def decide_one(self, request, obj, decision, note):
         service = services.approve_application if decision == "approve" else services.reject_application
-        done = 0
-        for application in applications:
-            try:
-                service(application=application, reviewer=request.user, note=note)
-            except services.MembershipError as error:
-                self.message_user(request, f"{application.organisation}: {error}", messages.ERROR)
-                continue
-            self.log_change(request, application, f"Application {application.get_state_display().lower()}. {note}")
-            done += 1
-        if done:
-            verb = "approved" if decision == "approve" else "rejected"
-            self.message_user(request, f"{done} application(s) {verb}; the applicants have been e-mailed.")
+        service(application=obj, reviewer=request.user, note=note)
+
+    def decision_label(self, obj):
+        return obj.organisation
+
+    def decision_log_message(self, obj, decision, note):
+        return f"Application {obj.get_state_display().lower()}. {note}"
+
+    def decision_done_message(self, count, decision):
+        verb = "approved" if decision == "approve" else "rejected"
+        return f"{count} application(s) {verb}; the applicants have been e-mailed."
+
+    def decision_title(self, decision):
+        return "Approve applications" if decision == "approve" else "Reject applications"
+
+    def after_single_decision(self, request, obj):
+        return redirect("admin:membership_application_changelist")
 
     def get_urls(self):
         return [
@@ -226,7 +216,8 @@ class ApplicationAdmin(admin.ModelAdmin):
             raise PermissionDenied
         application = get_object_or_404(self.get_queryset(request), pk=object_id)
         queryset = self.get_queryset(request).filter(pk=application.pk)
-        return self._decision_page(request, queryset, request.POST.get("decision", ""), single=application)
+        # No preset decision: the page offers both buttons, and the intro text stays neutral.
+        return self._decision_page(request, queryset, None, single=application)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}

@@ -4,28 +4,41 @@ Who may do what (groups are data, see migration 0002):
 - Analysts add profiles and change those assigned to them (guardian `change_institution` on the
   profile); lead analysts hold that permission globally; moderators read profiles but do not
   change their text. Inline children follow their profile: editable exactly where it is.
-- New evidence and relationships enter review as "submitted" by the analyst (`profiles.review`).
-  The moderation queue and its approve/reject actions belong on `EvidenceItemAdmin` and
-  `RelationshipAdmin` (see `ReviewedChildAdmin`); they call `profiles.review`, never `.update()`.
+- New evidence and relationships enter review as "submitted" by the analyst (`profiles.review`);
+  review fields are read-only everywhere. Moderators work from the moderation queues
+  (`/admin/profiles/evidenceitem/queue/`, `/admin/profiles/relationship/queue/`, linked from the
+  admin index with a pending count), whose approve / reject actions and the change form's
+  Approve / Reject… / Retract… buttons call `profiles.review` object by object, never `.update()`.
 - Edit history (simple-history) is read-only here: a revert would skip both the lock and review.
+- Saving text that cites evidence (`[^ev:42]`) warns about citations readers will never see.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AdminTextareaWidget
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+from django.utils.timesince import timesince
 from guardian.admin import AdminGroupObjectPermissionsForm, AdminUserObjectPermissionsForm, GuardedModelAdminMixin
 from guardian.core import ObjectPermissionChecker
 from simple_history.admin import SimpleHistoryAdmin
 
+from membership.admin_actions import DecisionActionsMixin
 from membership.models import Tier
 
-from . import services
+from . import review, services
+from .citations import CITATION_HELP, citation_problems, profile_texts
 from .forms import (
     FAQFormSet,
     InstitutionAdminForm,
@@ -34,7 +47,9 @@ from .forms import (
     RelatedLinkForm,
     RelationshipForm,
     RelationshipFormSet,
+    ReviewDecisionForm,
     ReviewedFormSet,
+    add_citation_help,
 )
 from .models import (
     Briefing,
@@ -43,6 +58,7 @@ from .models import (
     Institution,
     RelatedLink,
     Relationship,
+    ReviewRecord,
     ReviewState,
     Sector,
     TimelineEvent,
@@ -78,6 +94,20 @@ def can_see(request, institution) -> bool:
     if services.sees_every_institution(user) or can_edit(request, institution):
         return True
     return _checker(request).has_perm("moderate_evidence", institution)
+
+
+def may_moderate(request) -> bool:
+    """Whether this staff member moderates any profile (cached for the request)."""
+    cached = getattr(request, "_btw_may_moderate", None)
+    if cached is None:
+        cached = request._btw_may_moderate = review.moderates_anything(request.user)
+    return cached
+
+
+def warn_about_citations(request, institution, texts) -> None:
+    """Saving succeeds; the analyst is told which citations readers will never see, and why."""
+    for problem in citation_problems(institution, texts):
+        messages.warning(request, problem.message)
 
 
 def _autocomplete_field(request) -> str | None:
@@ -194,14 +224,25 @@ class EvidenceItemInline(ProfileChildInline, admin.StackedInline):
                            "required_tier"]}),
         ("Quote and archived copy", {"classes": ["collapse"], "fields": ["quote", "archive_url"]}),
         ("Review", {
-            "fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note"],
+            "fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note", "cite_as"],
             "description": "New and edited evidence waits for a moderator; readers see only approved items.",
         }),
     ]
-    readonly_fields = ("review_state", "submitted_by", "reviewed_by", "reviewed_at", "review_note")
+    readonly_fields = ("review_state", "submitted_by", "reviewed_by", "reviewed_at", "review_note", "cite_as")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("submitted_by", "reviewed_by")
+
+    @admin.display(description="cite as")
+    def cite_as(self, obj):
+        return cite_as(obj)
+
+
+def cite_as(obj):
+    """The marker an analyst types in profile text to cite this evidence item."""
+    if obj is None or obj.pk is None:
+        return "— (save first: the marker needs the item's number)"
+    return format_html("<code>[^ev:{}]</code>", obj.pk)
 
 
 class RelationshipInline(ProfileChildInline, admin.TabularInline):
@@ -345,6 +386,7 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_manage_object_permissions"] = request.user.has_perm(services.CHANGE_PERM)
+        context["citation_help"] = CITATION_HELP
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # Saving: the lock, then the children.
@@ -373,6 +415,22 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         refresh_search_index([form.instance.pk])  # sectors and children are saved only now
+        warn_about_citations(request, form.instance, self.cited_texts(form.instance))
+
+    #: The profile's own Markdown fields, where analysts cite evidence.
+    citable_fields = (
+        "key_points", "body", "domain_summary", "public_role", "operating_surface", "what_it_does",
+        "why_it_matters", "what_to_watch", "public_view", "caveats",
+    )
+
+    def cited_texts(self, institution):
+        """Every text of the profile rendered as Markdown, labelled for the warning (three queries)."""
+        texts = profile_texts(institution, self.citable_fields)
+        texts += [(f"FAQ “{q}”", a) for q, a in institution.faqs.values_list("question", "answer")]
+        texts += [(f"timeline “{t}”", x) for t, x in institution.timeline.values_list("title", "text")]
+        for title, body, notes in institution.briefings.values_list("title", "body", "source_notes"):
+            texts += [(f"briefing “{title}”", body), (f"briefing “{title}” source notes", notes)]
+        return texts
 
     def save_formset(self, request, form, formset, change):
         if formset.model in (EvidenceItem, Relationship):
@@ -403,7 +461,7 @@ class SectorAdmin(admin.ModelAdmin):
         return obj.profile_count
 
 
-# --- each child on its own page (search across profiles; the moderation queue lives here later) --
+# --- each child on its own page (search across profiles; evidence and relationships: moderation) --
 
 
 class ProfileChildAdmin(OutOfScopeIs403, ReadOnlyHistoryAdmin):
@@ -413,14 +471,19 @@ class ProfileChildAdmin(OutOfScopeIs403, ReadOnlyHistoryAdmin):
     formfield_overrides = COMPACT_TEXT
     form = ProfileChildForm
     list_per_page = 50
+    #: Markdown fields of this child in which analysts may cite evidence (warned about on save).
+    citation_fields: tuple[str, ...] = ()
 
     def parent(self, obj):
         return getattr(obj, self.parent_field)
 
     def get_queryset(self, request):
-        # Django's changelist skips `list_select_related` once a queryset has any select_related,
-        # so name them all here.
-        qs = super().get_queryset(request).select_related(self.parent_field, *self.list_select_related)
+        return self.scoped(request, super().get_queryset(request))
+
+    def scoped(self, request, qs):
+        """Only children of the staff member's profiles. Django's changelist skips
+        `list_select_related` once a queryset has any select_related, so name them all here."""
+        qs = qs.select_related(self.parent_field, *self.list_select_related)
         if services.sees_every_institution(request.user):
             return qs
         return qs.filter(**{f"{self.parent_field}__in": services.institutions_for_staff(request.user)})
@@ -438,15 +501,56 @@ class ProfileChildAdmin(OutOfScopeIs403, ReadOnlyHistoryAdmin):
             kwargs["queryset"] = Tier.objects.members_only()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if self.citation_fields:
+            add_citation_help(form.base_fields)
+        return form
 
-class ReviewedChildAdmin(ProfileChildAdmin):
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if self.citation_fields:
+            label = self.model._meta.verbose_name
+            texts = [(f"{label} {self.model._meta.get_field(name).verbose_name}", getattr(obj, name))
+                     for name in self.citation_fields]
+            warn_about_citations(request, self.parent(obj), texts)
+
+
+REVIEW_MOVES = {
+    "approve": review.approve,
+    "reject": review.reject,
+    "retract": review.retract,
+}
+#: The buttons a moderator sees on an item's page, by its state.
+REVIEW_BUTTONS = {
+    ReviewState.SUBMITTED: ("approve", "reject"),
+    ReviewState.APPROVED: ("retract",),
+}
+PAST_TENSE = {"approve": "approved", "reject": "rejected", "retract": "retracted"}
+
+
+class ReviewedChildAdmin(DecisionActionsMixin, ProfileChildAdmin):
     """Evidence and relationships: review fields are read-only; saves go through the review workflow.
 
-    The moderation queue (submitted items of the profiles a moderator moderates, with bulk
-    approve / reject-with-note actions calling `profiles.review`) is to be added here.
+    Moderators decide from the moderation queue (`queue/`: submitted items of the profiles they
+    moderate, oldest first), from the changelist's actions, or with the buttons on an item's page
+    (`<id>/review/`). Every decision is taken by `profiles.review`, object by object, so four eyes,
+    permissions and the row lock hold, and history, review records and the admin log all record it.
     """
 
-    readonly_fields = ["review_state", "submitted_by", "reviewed_by", "reviewed_at", "review_note"]
+    readonly_fields = [
+        "review_state", "submitted_by", "reviewed_by", "reviewed_at", "review_note", "review_records",
+    ]
+    change_form_template = "admin/profiles/reviewed_change_form.html"
+    queue_template = "admin/profiles/review_queue.html"
+    decide_template = "admin/profiles/review_decide.html"
+    decision_form_class = ReviewDecisionForm
+    decision_errors = (review.ReviewError, PermissionDenied)
+    decision_objects_name = "items"
+    actions = ["approve_selected", "reject_selected", "retract_selected"]
+    #: The moderation queue's columns; the first links to the item.
+    queue_list_display: tuple[str, ...] = ()
+    queue_select_related: tuple[str, ...] = ()
 
     def save_model(self, request, obj, form, change):
         obj._history_user = request.user
@@ -457,6 +561,238 @@ class ReviewedChildAdmin(ProfileChildAdmin):
         if obj is not None and obj.review_state in (ReviewState.APPROVED, ReviewState.RETRACTED):
             return False
         return super().has_delete_permission(request, obj)
+
+    def has_view_permission(self, request, obj=None):
+        """Per-profile moderators (guardian only, no model permission) still read what they decide."""
+        if super().has_view_permission(request, obj):
+            return True
+        if not may_moderate(request):
+            return False
+        return obj is None or review.can_moderate(request.user, self.parent(obj))
+
+    def has_moderate_permission(self, request):
+        """`permissions=["moderate"]` on the actions; each item is checked again by `profiles.review`."""
+        return may_moderate(request)
+
+    # --- the moderation queue: the changelist, narrowed -------------------------------------------
+
+    def in_queue(self, request) -> bool:
+        return getattr(request, "_btw_review_queue", False)
+
+    def get_queryset(self, request):
+        if self.in_queue(request):
+            return review.review_queue(request.user, self.model).select_related(*self.queue_select_related)
+        return super().get_queryset(request)
+
+    def get_ordering(self, request):
+        if self.in_queue(request):
+            return ["submitted_at", "pk"]
+        return super().get_ordering(request)
+
+    def get_list_display(self, request):
+        return self.queue_list_display if self.in_queue(request) else super().get_list_display(request)
+
+    def get_list_display_links(self, request, list_display):
+        if self.in_queue(request):
+            return self.queue_list_display[:1]
+        return super().get_list_display_links(request, list_display)
+
+    def get_list_filter(self, request):
+        return () if self.in_queue(request) else super().get_list_filter(request)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.in_queue(request):
+            return {name: action for name, action in actions.items() if name in ("approve_selected", "reject_selected")}
+        return actions
+
+    def get_urls(self):
+        info = self.model._meta.app_label, self.model._meta.model_name
+        return [
+            path("queue/", self.admin_site.admin_view(self.queue_view), name="{}_{}_queue".format(*info)),
+            path(
+                "<path:object_id>/review/",
+                self.admin_site.admin_view(self.review_view),
+                name="{}_{}_review".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def queue_view(self, request, extra_context=None):
+        """Submitted items this moderator may decide, oldest first, with approve / reject actions."""
+        if not may_moderate(request):
+            raise PermissionDenied
+        request._btw_review_queue = True
+        opts = self.model._meta
+        context = {
+            "title": f"Moderation queue: {opts.verbose_name_plural}",
+            "subtitle": None,
+            "all_items_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+            **(extra_context or {}),
+        }
+        response = self.changelist_view(request, context)
+        if isinstance(response, TemplateResponse) and "cl" in (response.context_data or {}):
+            response.template_name = self.queue_template  # not the note page an action may return
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        # A forged POST of a moderation action by someone who moderates nothing: say so plainly
+        # (Django alone would answer "No action selected", which explains nothing).
+        if request.method == "POST" and request.POST.get("action") in self.actions and not may_moderate(request):
+            self.message_user(
+                request,
+                "Only moderators approve, reject or retract evidence and relationships; nothing was changed.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="submitted", ordering="submitted_at")
+    def queue_age(self, obj):
+        return format_html(
+            '<time datetime="{}" title="{}">{}</time>',
+            obj.submitted_at.isoformat(),
+            formats.date_format(timezone.localtime(obj.submitted_at), "j M Y, H:i"),
+            f"{timesince(obj.submitted_at, depth=1)} ago",
+        )
+
+    @admin.display(description="submitted by", ordering="submitted_by__username")
+    def queue_submitter(self, obj):
+        user = obj.submitted_by
+        return (user.get_full_name() or user.get_username()) if user else "—"
+
+    # --- actions: a note page, then object by object -----------------------------------------------
+
+    @admin.action(description="Approve selected items…", permissions=["moderate"])
+    def approve_selected(self, request, queryset):
+        return self._review_action(request, queryset, "approve", "approve_selected")
+
+    @admin.action(description="Reject selected items…", permissions=["moderate"])
+    def reject_selected(self, request, queryset):
+        return self._review_action(request, queryset, "reject", "reject_selected")
+
+    @admin.action(description="Retract selected items…", permissions=["moderate"])
+    def retract_selected(self, request, queryset):
+        return self._review_action(request, queryset, "retract", "retract_selected")
+
+    def _review_action(self, request, queryset, decision, action):
+        """The chosen items, looked up in the staff member's whole scope, not just the queue: an
+        item decided by a colleague since the queue was loaded is then reported as "already
+        approved…" rather than silently dropped. Ids outside that scope are named and skipped."""
+        if request.POST.get("select_across") != "1":
+            selected = [pk for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if pk.isdigit()]
+            queryset = self.scoped(request, self.model._default_manager.filter(pk__in=selected))
+            items = list(queryset.select_related("submitted_by", "reviewed_by"))
+            missing = sorted(set(selected) - {str(item.pk) for item in items}, key=int)
+            if missing and request.POST.get("confirm"):
+                for pk in missing:
+                    self.message_user(
+                        request,
+                        f"Item #{pk}: not found among the items you may see; nothing was changed.",
+                        messages.ERROR,
+                    )
+        else:
+            items = list(queryset.select_related("submitted_by", "reviewed_by"))
+        return self.decision_page(request, items, decision, action=action)
+
+    def decision_page(self, request, objects, decision, **kwargs):
+        objects = list(objects)
+        for item in objects:
+            item.review_warning = self._warning(request, item, decision)
+        return super().decision_page(request, objects, decision, **kwargs)
+
+    def _warning(self, request, item, decision) -> str:
+        """Why this row will be refused, shown on the note page before anything is decided."""
+        if not review.can_moderate(request.user, self.parent(item)):
+            return "not a profile you moderate: will be left as is"
+        if review.is_own_item(item, request.user):
+            return "you submitted it: another moderator must decide it"
+        allowed = REVIEW_BUTTONS.get(item.review_state, ())
+        if decision in REVIEW_MOVES and decision not in allowed:
+            return f"already {item.get_review_state_display().lower()}: will be left as is"
+        return ""
+
+    def decide_one(self, request, obj, decision, note):
+        REVIEW_MOVES[decision](obj, actor=request.user, note=note)
+
+    def decision_label(self, obj):
+        return f"“{Truncator(str(obj)).chars(70)}” (#{obj.pk})"
+
+    def decision_log_message(self, obj, decision, note):
+        return f"{PAST_TENSE[decision].capitalize()} in review. {note}".strip()
+
+    def decision_done_message(self, count, decision):
+        noun = self.model._meta.verbose_name if count == 1 else self.model._meta.verbose_name_plural
+        who = "its submitter is" if count == 1 else "their submitters are"
+        return f"{count} {noun} {PAST_TENSE[decision]}; {who} e-mailed the decision."
+
+    def decision_title(self, decision):
+        return f"{(decision or 'review').capitalize()} {self.model._meta.verbose_name_plural}"
+
+    def after_single_decision(self, request, obj):
+        opts = self.model._meta
+        return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk)
+
+    # --- one item: the change form's buttons -------------------------------------------------------
+
+    def review_view(self, request, object_id):
+        """Approve (one click), or reject / retract after a note, one item from its own page."""
+        obj = self.get_object(request, unquote(object_id))  # out of scope: 403 (OutOfScopeIs403)
+        if obj is None:
+            raise Http404
+        decision = request.POST.get("decision") or request.GET.get("decision")
+        if decision not in REVIEW_MOVES:
+            self.message_user(request, "Choose approve, reject or retract.", messages.ERROR)
+            return self.after_single_decision(request, obj)
+        if request.method != "POST" and not review.can_moderate(request.user, self.parent(obj)):
+            raise PermissionDenied  # a POST goes on: the workflow refuses it with a message
+        return self.decision_page(request, [obj], decision, single=obj)
+
+    def review_buttons(self, request, obj):
+        """What the moderator may do from this page: button names, or why there are none."""
+        if obj is None or not may_moderate(request) or not review.can_moderate(request.user, self.parent(obj)):
+            return None
+        if review.is_own_item(obj, request.user):
+            return {"own": True, "buttons": ()}
+        return {"own": False, "buttons": REVIEW_BUTTONS.get(obj.review_state, ())}
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        opts = self.model._meta
+        extra_context = {
+            **(extra_context or {}),
+            "review": self.review_buttons(request, obj),
+            "review_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_review", args=[obj.pk]) if obj else "",
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="review record")
+    def review_records(self, obj):
+        """Every transition of this item (append-only): who, when, from what, to what, and why."""
+        if obj is None or obj.pk is None:
+            return "—"
+        records = ReviewRecord.objects.for_item(obj)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+            (
+                (
+                    formats.date_format(timezone.localtime(r.created_at), "j M Y, H:i"),
+                    (r.actor.get_full_name() or r.actor.get_username()) if r.actor else "—",
+                    r.get_from_state_display() or "new",
+                    r.get_to_state_display(),
+                    r.note or "",
+                )
+                for r in records
+            ),
+        )
+        if not rows:
+            return "No review decisions yet."
+        return format_html(
+            '<table class="review-records"><thead><tr><th scope="col">When</th><th scope="col">Who</th>'
+            '<th scope="col">Move</th><th scope="col">Note</th></tr></thead><tbody>{}</tbody></table>',
+            rows,
+        )
 
 
 @admin.register(EvidenceItem)
@@ -469,11 +805,31 @@ class EvidenceItemAdmin(ReviewedChildAdmin):
     search_fields = ["title", "publisher", "claim", "url", "institution__name"]
     autocomplete_fields = ["institution"]
     list_select_related = ["institution", "required_tier", "submitted_by"]
+    readonly_fields = [*ReviewedChildAdmin.readonly_fields, "cite_as"]
     fieldsets = [
         (None, {"fields": ["institution", ("url", "kind"), ("publisher", "title"), ("source_date", "retrieved_at"),
                            "claim", "quote", "archive_url", "required_tier"]}),
-        ("Review", {"fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note"]}),
+        ("Review", {"fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note",
+                               "review_records", "cite_as"]}),
     ]
+    queue_list_display = ("queue_claim", "queue_source", "institution", "required_tier", "queue_submitter",
+                          "queue_age")
+    queue_select_related = ("institution", "required_tier", "submitted_by")
+
+    @admin.display(description="cite as")
+    def cite_as(self, obj):
+        return cite_as(obj)
+
+    @admin.display(description="claim")
+    def queue_claim(self, obj):
+        return Truncator(obj.claim).chars(120)
+
+    @admin.display(description="source", ordering="publisher")
+    def queue_source(self, obj):
+        return format_html(
+            '{} — <a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
+            obj.publisher, obj.url, Truncator(obj.title).chars(80),
+        )
 
 
 @admin.register(Relationship)
@@ -487,11 +843,33 @@ class RelationshipAdmin(ReviewedChildAdmin):
     list_select_related = ["source", "target", "submitted_by"]
     fieldsets = [
         (None, {"fields": ["source", "kind", "target", "since", "description", "evidence"]}),
-        ("Review", {"fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note"]}),
+        ("Review", {"fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note",
+                               "review_records"]}),
     ]
+    queue_list_display = ("queue_relationship", "queue_description", "queue_evidence", "queue_submitter",
+                          "queue_age")
+    queue_select_related = ("source", "target", "evidence", "submitted_by")
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("target")
+    def scoped(self, request, qs):
+        return super().scoped(request, qs).select_related("target")
+
+    @admin.display(description="relationship")
+    def queue_relationship(self, obj):
+        return str(obj)
+
+    @admin.display(description="description")
+    def queue_description(self, obj):
+        return Truncator(obj.description).chars(120) or "—"
+
+    @admin.display(description="evidence")
+    def queue_evidence(self, obj):
+        item = obj.evidence
+        if item is None:
+            return "—"
+        return format_html(
+            '{} — <a href="{}" target="_blank" rel="noopener noreferrer">{}</a> ({})',
+            item.publisher, item.url, Truncator(item.title).chars(60), item.get_review_state_display().lower(),
+        )
 
 
 @admin.register(Watchpoint)
@@ -511,6 +889,7 @@ class TimelineEventAdmin(ProfileChildAdmin):
     autocomplete_fields = ["institution", "evidence"]
     list_select_related = ["institution"]
     readonly_fields = ["kind"]
+    citation_fields = ("text",)
 
 
 @admin.register(FAQItem)
@@ -519,6 +898,7 @@ class FAQItemAdmin(ProfileChildAdmin):
     search_fields = ["question", "answer", "institution__name"]
     autocomplete_fields = ["institution"]
     list_select_related = ["institution"]
+    citation_fields = ("answer",)
 
 
 @admin.register(RelatedLink)
@@ -541,4 +921,5 @@ class BriefingAdmin(ObjectPermissionsForms, GuardedModelAdminMixin, ProfileChild
     autocomplete_fields = ["institution"]
     list_select_related = ["institution", "required_tier"]
     fields = ["institution", ("title", "required_tier", "order"), "body", "source_notes"]
+    citation_fields = ("body", "source_notes")
     formfield_overrides = {**URL_FIELDS, models.TextField: {"widget": AdminTextareaWidget(attrs={"rows": 8})}}

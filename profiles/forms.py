@@ -9,7 +9,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from .models import Institution, ReviewState
+from .citations import CITATION_HELP
+from .models import MARKDOWN_HELP, Institution, ReviewState
 from .services import StaleEdit, find_stale_edit
 
 
@@ -33,6 +34,7 @@ class InstitutionAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["loaded_version"].initial = self.instance.version
+        add_citation_help(self.fields)
 
     def clean(self):
         cleaned = super().clean()
@@ -66,6 +68,42 @@ class InstitutionAdminForm(forms.ModelForm):
     @property
     def form_version(self):
         return self.cleaned_data.get("loaded_version")
+
+
+def add_citation_help(fields) -> None:
+    """Markdown fields say how to cite evidence (the model's help text predates citations)."""
+    for field in fields.values():
+        if MARKDOWN_HELP in (field.help_text or "") and CITATION_HELP not in field.help_text:
+            field.help_text = f"{field.help_text} {CITATION_HELP}"
+
+
+class ReviewDecisionForm(forms.Form):
+    """The note a moderator gives with a decision on evidence or a relationship.
+
+    Rejections and retractions need one: the analyst (rejection) and the record (retraction of
+    something readers saw) need to know why. Approval notes are optional.
+    """
+
+    DECISIONS = [("approve", "Approve"), ("reject", "Reject"), ("retract", "Retract")]
+    NOTE_REQUIRED = {
+        "reject": "A rejection needs a note for the analyst: say what is wrong with the source or claim.",
+        "retract": "A retraction needs a note for the record: say why readers should no longer see this.",
+    }
+
+    decision = forms.ChoiceField(choices=DECISIONS, widget=forms.HiddenInput)
+    note = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text="Kept in the item's review record and e-mailed to the analyst who submitted it. "
+        "Required to reject or retract.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        message = self.NOTE_REQUIRED.get(cleaned.get("decision"))
+        if message and not (cleaned.get("note") or "").strip():
+            self.add_error("note", message)
+        return cleaned
 
 
 # --- inline formsets --------------------------------------------------------------------------

@@ -1,27 +1,37 @@
 """Analyst text → safe HTML: Markdown first, then an nh3 allow-list, so nothing an analyst
 types (or pastes) can run script, load remote content or smuggle attributes into the page.
+
+Evidence citations (`[^ev:42]`, see `profiles.citations`) become numbered footnote links when a
+`CitationContext` says this reader may see that evidence, and vanish otherwise — including when
+no context is given, so no output that forgets the context can leak which evidence is cited.
 """
 
 from __future__ import annotations
 
 import re
+from xml.etree import ElementTree
 
 import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown.extensions import Extension
+from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
+
+from .citations import CITATION_PATTERN, CitationContext
 
 ALLOWED_TAGS = frozenset(
     {
         "p", "br", "hr", "em", "strong", "a", "blockquote", "code", "pre", "h3", "h4",
-        "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td",
+        "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "sup",
     }
 )
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
 ALIGN_VALUES = {"left", "center", "right"}
 ALLOWED_ATTRIBUTE_VALUES = {"th": {"align": ALIGN_VALUES}, "td": {"align": ALIGN_VALUES}}
 ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+#: The only class that survives: the citation superscript's (a typed class="…" elsewhere is dropped).
+ALLOWED_CLASSES = {"sup": frozenset({"citation"})}
 #: Tags removed together with everything inside them (the rest are unwrapped, keeping their text).
 DROPPED_WITH_CONTENT = frozenset(
     {"script", "style", "iframe", "object", "embed", "noscript", "template", "textarea", "select", "svg", "math"}
@@ -54,10 +64,75 @@ class _DemoteHeadingsExtension(Extension):
         md.treeprocessors.register(_DemoteHeadings(md), "btw_demote_headings", 5)
 
 
-def _converter() -> markdown.Markdown:
+#: Carries the evidence id from the inline pattern to the numbering pass; never reaches the page.
+_PK_ATTRIBUTE = "data-btw-evidence"
+
+
+class _CitationMarkers(InlineProcessor):
+    """`[^ev:42]` → a placeholder `<sup>` when this reader may see item 42, else nothing at all.
+
+    Numbers are given afterwards, in document order, by `_NumberCitations`: inline patterns run
+    pattern by pattern, not left to right, so numbering here would follow the wrong order.
+    """
+
+    def __init__(self, pattern, md, citations: CitationContext | None):
+        super().__init__(pattern, md)
+        self.citations = citations
+
+    def handleMatch(self, m, data):  # noqa: N802 - Markdown's API name
+        pk = int(m.group(1))
+        if self.citations is None or not self.citations.is_visible(pk):
+            return "", m.start(0), m.end(0)  # hidden: no number, no marker, no stray space
+        return ElementTree.Element("sup", {"class": "citation", _PK_ATTRIBUTE: str(pk)}), m.start(0), m.end(0)
+
+
+class _NumberCitations(Treeprocessor):
+    """Number the placeholders in reading order and link each to its source on the page.
+
+    Inside link text a citation keeps its number but not its own link (links cannot nest).
+    """
+
+    def __init__(self, md, citations: CitationContext | None):
+        super().__init__(md)
+        self.citations = citations
+
+    def run(self, root):
+        if self.citations is not None:
+            self._walk(root, in_link=False)
+
+    def _walk(self, element, *, in_link):
+        for child in element:
+            pk = child.attrib.pop(_PK_ATTRIBUTE, None) if child.tag == "sup" else None
+            if pk is None:
+                self._walk(child, in_link=in_link or child.tag == "a")
+                continue
+            citation = self.citations.cite(int(pk))
+            label = f"[{citation.number}]"
+            if in_link:
+                child.text = label
+            else:
+                ElementTree.SubElement(child, "a", {"href": f"#{citation.anchor}"}).text = label
+
+
+class _CitationExtension(Extension):
+    def __init__(self, citations: CitationContext | None):
+        super().__init__()
+        self.citations = citations
+
+    def extendMarkdown(self, md):  # noqa: N802 - Markdown's API name
+        # Below "link" (160): a marker inside a link URL stays part of the URL, not a footnote;
+        # link text is still searched. "escape" (180) runs first, so `\[^ev:1]` stays literal.
+        md.inlinePatterns.register(_CitationMarkers(CITATION_PATTERN, md, self.citations), "btw_citation", 155)
+        # After "inline" (20), which builds the tree the placeholders live in.
+        md.treeprocessors.register(_NumberCitations(md, self.citations), "btw_number_citations", 6)
+
+
+def _converter(citations: CitationContext | None = None) -> markdown.Markdown:
     # A fresh instance per call: Markdown objects keep state between conversions.
     return markdown.Markdown(
-        extensions=["tables", "sane_lists", "fenced_code", _DemoteHeadingsExtension()],
+        extensions=[
+            "tables", "sane_lists", "fenced_code", _DemoteHeadingsExtension(), _CitationExtension(citations),
+        ],
         extension_configs={"tables": {"use_align_attribute": True}},
         output_format="html",
     )
@@ -74,22 +149,26 @@ def sanitize_html(html: str) -> str:
             for tag, attrs in ALLOWED_ATTRIBUTE_VALUES.items()
         },
         url_schemes=set(ALLOWED_URL_SCHEMES),
+        allowed_classes={tag: set(classes) for tag, classes in ALLOWED_CLASSES.items()},
         link_rel=LINK_REL,
         strip_comments=True,
     )
 
 
-def render_markdown(text: str | None) -> SafeString:
-    """Render analyst Markdown to HTML that is safe to place in a page."""
+def render_markdown(text: str | None, citations: CitationContext | None = None) -> SafeString:
+    """Render analyst Markdown to HTML that is safe to place in a page.
+
+    `citations` numbers the evidence this reader may see; without it every citation is hidden.
+    """
     if not text or not text.strip():
         return mark_safe("")  # noqa: S308 - constant empty string
-    html = sanitize_html(_converter().convert(text))
+    html = sanitize_html(_converter(citations).convert(text))
     return mark_safe(html)  # noqa: S308 - nh3 output with a strict allow-list
 
 
-def render_markdown_inline(text: str | None) -> SafeString:
+def render_markdown_inline(text: str | None, citations: CitationContext | None = None) -> SafeString:
     """Like `render_markdown`, for one line inside a list item: no wrapping paragraph."""
-    html = str(render_markdown(text))
+    html = str(render_markdown(text, citations))
     match = _SINGLE_PARAGRAPH.match(html.strip())
     if match and "<p>" not in match.group(1):
         html = match.group(1)

@@ -8,13 +8,26 @@ simple-history records it) and appends a `ReviewRecord`. Readers only ever see a
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.utils import timezone
+import logging
 
-from .models import ReviewRecord, ReviewState
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import formats, timezone
+from guardian.shortcuts import get_objects_for_user
+
+from .models import Institution, ReviewRecord, ReviewState
 from .search import refresh_search_index
+
+logger = logging.getLogger(__name__)
+
+MODERATE_PERM = "profiles.moderate_evidence"
 
 LEGAL_MOVES = {
     (ReviewState.SUBMITTED, ReviewState.APPROVED),
@@ -41,21 +54,114 @@ def can_moderate(user, institution) -> bool:
     """Moderators hold `moderate_evidence` globally (group) or on this one institution (guardian)."""
     if not (user and user.is_active and user.is_staff):
         return False
-    return user.has_perm("profiles.moderate_evidence") or user.has_perm("profiles.moderate_evidence", institution)
+    return user.has_perm(MODERATE_PERM) or user.has_perm(MODERATE_PERM, institution)
+
+
+def moderated_institutions(user, queryset=None):
+    """The profiles whose evidence and relationships `user` may decide (all, for global moderators)."""
+    queryset = Institution.objects.all() if queryset is None else queryset
+    if not (user and user.is_active and user.is_staff):
+        return queryset.none()
+    if user.has_perm(MODERATE_PERM):
+        return queryset
+    return get_objects_for_user(user, MODERATE_PERM, klass=queryset, accept_global_perms=False)
+
+
+def moderates_anything(user) -> bool:
+    """Whether the moderation queue, its actions and buttons are for this user at all."""
+    if not (user and user.is_active and user.is_staff):
+        return False
+    return user.has_perm(MODERATE_PERM) or moderated_institutions(user).exists()
+
+
+#: The foreign key naming the profile whose moderators decide an item (`Reviewed.reviewed_institution`).
+INSTITUTION_FIELD = {"evidenceitem": "institution", "relationship": "source"}
+
+
+def awaiting_review(user, model):
+    """Submitted items `user` may decide (the admin index counts these).
+
+    Items the user submitted themselves are left out (four eyes: another moderator decides them).
+    """
+    queryset = model._default_manager.submitted()
+    if not (user and user.is_active and user.is_staff):
+        return queryset.none()
+    if not user.has_perm(MODERATE_PERM):
+        field = INSTITUTION_FIELD[model._meta.model_name]
+        queryset = queryset.filter(**{f"{field}__in": moderated_institutions(user)})
+    if not getattr(settings, "BTW_ALLOW_SELF_REVIEW", False):
+        queryset = queryset.exclude(submitted_by=user)
+    return queryset
+
+
+def review_queue(user, model):
+    """The moderation queue: `awaiting_review`, oldest submission first."""
+    return with_submitted_at(awaiting_review(user, model)).order_by("submitted_at", "pk")
+
+
+def with_submitted_at(queryset):
+    """Annotate `submitted_at`: when each item last entered review (a resubmission restarts its age)."""
+    records = ReviewRecord.objects.filter(
+        content_type=ContentType.objects.get_for_model(queryset.model),
+        object_id=OuterRef("pk"),
+        to_state=ReviewState.SUBMITTED,
+    ).order_by("-created_at", "-pk")
+    return queryset.annotate(submitted_at=Coalesce(Subquery(records.values("created_at")[:1]), F("created_at")))
+
+
+def is_own_item(item, user) -> bool:
+    """Four eyes: the submitter may not decide their own item (unless a one-person newsroom allows it)."""
+    return (
+        item.submitted_by_id is not None
+        and item.submitted_by_id == getattr(user, "pk", None)
+        and not getattr(settings, "BTW_ALLOW_SELF_REVIEW", False)
+    )
+
+
+def _check_permission(item, actor):
+    institution = item.reviewed_institution
+    if not can_moderate(actor, institution):
+        raise PermissionDenied(f"You may not moderate evidence for “{institution}”; nothing was changed.")
 
 
 def _check_decision(item, to_state, actor, note):
-    institution = item.reviewed_institution
-    if not can_moderate(actor, institution):
-        raise PermissionDenied(f"You may not moderate evidence for “{institution}”.")
-    if (
-        item.submitted_by_id is not None
-        and item.submitted_by_id == actor.pk
-        and not getattr(settings, "BTW_ALLOW_SELF_REVIEW", False)
-    ):
+    if is_own_item(item, actor):
         raise ReviewError("Four eyes: you submitted this item, so another moderator must decide it.")
     if to_state == ReviewState.REJECTED and not note.strip():
         raise ReviewError("A rejection needs a note for the analyst.")
+
+
+#: How a refused move reads: "it cannot be <verb> now".
+_VERBS = {
+    ReviewState.APPROVED: "approved",
+    ReviewState.REJECTED: "rejected",
+    ReviewState.RETRACTED: "retracted",
+    ReviewState.SUBMITTED: "sent back to review",
+}
+
+
+def _illegal_move_message(current, to_state) -> str:
+    """Say what the item is now (and who decided it) — the loser of a race reads this."""
+    state = current.review_state
+    if state == ReviewState.SUBMITTED:
+        if to_state == ReviewState.SUBMITTED:
+            return "This item is already awaiting review; nothing was changed."
+        return (
+            "This item is awaiting review, not approved: only approved items can be retracted. "
+            "Nothing was changed."
+        )
+    label = current.get_review_state_display().lower()
+    by = ""
+    if current.reviewed_by_id is not None:
+        reviewer = current.reviewed_by
+        by = f" by {reviewer.get_full_name() or reviewer.get_username()}"
+    when = ""
+    if current.reviewed_at is not None:
+        when = f" on {formats.date_format(timezone.localtime(current.reviewed_at), 'j M Y, H:i')}"
+    return (
+        f"This item was already {label}{by}{when}; it cannot be {_VERBS[ReviewState(to_state)]} now. "
+        "Nothing was changed — reload to see the latest decision."
+    )
 
 
 @transaction.atomic
@@ -64,13 +170,13 @@ def transition(item, *, to_state: str, actor, note: str = ""):
     model = type(item)
     current = model.objects.select_for_update().get(pk=item.pk)
     from_state = current.review_state
+    deciding = to_state in DECISIONS
+    if deciding:
+        _check_permission(current, actor)  # first: a non-moderator learns nothing else
     if (from_state, to_state) not in LEGAL_MOVES:
-        raise ReviewError(
-            f"This item is {current.get_review_state_display().lower()} already; "
-            f"it cannot become {ReviewState(to_state).label.lower()}. Reload to see the latest decision."
-        )
+        raise ReviewError(_illegal_move_message(current, to_state))
     now = timezone.now()
-    if to_state in DECISIONS:
+    if deciding:
         _check_decision(current, to_state, actor, note)
         current.reviewed_by = actor
         current.reviewed_at = now
@@ -90,6 +196,9 @@ def transition(item, *, to_state: str, actor, note: str = ""):
     refresh_search_index([current.reviewed_institution.pk])
     if _readers_see_change(current, from_state, to_state):
         current.reviewed_institution.record_public_change(summary=_public_summary(current, to_state), at=now)
+    if deciding:
+        decided_pk = current.pk
+        transaction.on_commit(lambda: notify_submitter(model, decided_pk))
     item.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
     return item
 
@@ -130,16 +239,24 @@ def edit_needs_review(item, original) -> bool:
     return original is not None and any(getattr(item, f) != getattr(original, f) for f in fields)
 
 
+#: Written only by `transition()` and `record_submission()`, never by an edit.
+REVIEW_FIELDS = ("review_state", "submitted_by_id", "reviewed_by_id", "reviewed_at", "review_note")
+
+
 @transaction.atomic
 def save_edited(item, *, actor):
-    """Save an analyst's edit; a changed claim, URL or quote sends a decided item back to review."""
+    """Save an analyst's edit; a changed claim, URL or quote sends a decided item back to review.
+
+    The review fields come from the locked row, not from the form's copy: a moderator who decided
+    the item while the analyst was editing keeps their decision (and its record).
+    """
     original = type(item).objects.select_for_update().filter(pk=item.pk).first() if item.pk else None
     if original is None:
         return record_submission(item, actor=actor)
+    for name in REVIEW_FIELDS:
+        setattr(item, name, getattr(original, name))
     item.full_clean()
     back_to_review = original.review_state != ReviewState.SUBMITTED and edit_needs_review(item, original)
-    if back_to_review:
-        item.review_state = original.review_state  # the transition below moves it
     item.save()
     if back_to_review:
         transition(item, to_state=ReviewState.SUBMITTED, actor=actor, note="Edited after review")
@@ -157,3 +274,66 @@ def _public_summary(item, to_state) -> str:
     noun = "Source" if item._meta.model_name == "evidenceitem" else "Relationship"
     verb = "added" if to_state == ReviewState.APPROVED else "withdrawn"
     return f"{noun} {verb}."
+
+
+# --- telling the submitter ------------------------------------------------------------------
+
+DECISION_SUBJECTS = {
+    ReviewState.APPROVED: "approved",
+    ReviewState.REJECTED: "rejected",
+    ReviewState.RETRACTED: "retracted",
+}
+
+
+def notify_submitter(model, pk) -> bool:
+    """E-mail the submitter a decision (run after commit, so a rolled-back decision sends nothing).
+
+    Only staff submitters are written to: the message names the item, which may be members-only.
+    """
+    item = model.objects.select_related("submitted_by", "reviewed_by").filter(pk=pk).first()
+    if item is None or item.review_state not in DECISION_SUBJECTS:
+        return False
+    submitter = item.submitted_by
+    if (
+        submitter is None
+        or not submitter.email
+        or not (submitter.is_active and submitter.is_staff)
+        or submitter.pk == item.reviewed_by_id
+    ):
+        return False
+    send_decision_email(item=item, to=submitter.email)
+    return True
+
+
+def send_decision_email(*, item, to: str) -> None:
+    """Plain text and HTML: what was decided, by whom, the moderator's note and a link to the item."""
+    decision = DECISION_SUBJECTS[item.review_state]
+    noun = "evidence item" if item._meta.model_name == "evidenceitem" else "relationship"
+    site_url = getattr(settings, "SITE_URL", "").rstrip("/")
+    try:
+        admin_path = reverse(f"admin:profiles_{item._meta.model_name}_change", args=[item.pk])
+    except NoReverseMatch:
+        admin_path = ""
+    reviewer = item.reviewed_by
+    context = {
+        "item": item,
+        "noun": noun,
+        "decision": decision,
+        "institution": item.reviewed_institution,
+        "reviewer_name": (reviewer.get_full_name() or reviewer.get_username()) if reviewer else "a moderator",
+        "note": item.review_note,
+        "item_url": f"{site_url}{admin_path}" if admin_path else "",
+        "site_name": getattr(settings, "SITE_NAME", "BTW Profiles"),
+    }
+    subject = f"[{context['site_name']}] Your {noun} was {decision}: {item}"
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split())[:200],
+        body=render_to_string("profiles/email/review_decision.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+    )
+    message.attach_alternative(render_to_string("profiles/email/review_decision.html", context), "text/html")
+    try:
+        message.send()
+    except Exception:  # the decision stands; a mail outage must not turn it into a 500
+        logger.exception("Could not e-mail the review decision for %s #%s", noun, item.pk)

@@ -183,3 +183,101 @@ def test_concurrent_decisions_end_in_exactly_one_state(staff_factory, analyst):
     assert ReviewRecord.objects.filter(object_id=item.pk).count() == 1
     item.refresh_from_db()
     assert item.review_state in (S.APPROVED, S.REJECTED)
+
+
+# --- refusal messages, stale edits, the queue's read, the submitter's e-mail -----------------------
+
+
+def test_the_loser_is_told_who_decided_first(staff_factory, analyst):
+    item = submitted(submitted_by=analyst)
+    first = staff_factory("Moderators", first_name="Mo", last_name="First")
+    review.approve(item, actor=first)
+    stale = EvidenceItem.objects.get(pk=item.pk)
+    with pytest.raises(review.ReviewError, match="already approved by Mo First on .*Nothing was changed"):
+        review.reject(stale, actor=staff_factory("Moderators"), note="Late.")
+
+
+def test_a_non_moderator_is_refused_before_anything_about_the_item_is_said(analyst):
+    item = EvidenceItemFactory(review_state=S.APPROVED, submitted_by=analyst)
+    with pytest.raises(PermissionDenied, match="may not moderate"):
+        review.reject(item, actor=analyst, note="n")
+
+
+def test_retracting_a_submitted_item_says_only_approved_items_can_be(moderator, analyst):
+    with pytest.raises(review.ReviewError, match="only approved items can be retracted"):
+        review.retract(submitted(submitted_by=analyst), actor=moderator, note="n")
+
+
+def test_an_edit_from_a_stale_form_keeps_the_moderators_decision(moderator, analyst):
+    item = submitted(submitted_by=analyst)
+    form_copy = EvidenceItem.objects.get(pk=item.pk)  # what the analyst's form was built from
+    review.approve(item, actor=moderator)  # decided while the analyst edits
+    form_copy.retrieved_at = form_copy.retrieved_at.replace(year=2024)  # not a reviewed field
+    review.save_edited(form_copy, actor=analyst)
+    item.refresh_from_db()
+    assert (item.review_state, item.reviewed_by) == (S.APPROVED, moderator)
+    assert item.retrieved_at.year == 2024
+    assert ReviewRecord.objects.for_item(item).count() == 1
+
+
+def test_an_edit_cannot_write_review_fields(moderator, analyst):
+    item = submitted(submitted_by=analyst)
+    item.review_state = S.APPROVED
+    item.reviewed_by = moderator
+    review.save_edited(item, actor=analyst)
+    item.refresh_from_db()
+    assert (item.review_state, item.reviewed_by) == (S.SUBMITTED, None)
+
+
+def test_queue_read_is_scoped_and_leaves_out_own_items(staff_factory, analyst, moderator):
+    mine, other = InstitutionFactory(), InstitutionFactory()
+    local = staff_factory()
+    assign_perm("profiles.moderate_evidence", local, mine)
+    in_mine = submitted(institution=mine, submitted_by=analyst)
+    in_other = submitted(institution=other, submitted_by=analyst)
+    own = submitted(institution=mine, submitted_by=local)
+    EvidenceItemFactory(institution=mine, review_state=S.APPROVED)
+    assert list(review.review_queue(local, EvidenceItem)) == [in_mine]
+    assert set(review.review_queue(moderator, EvidenceItem)) == {in_mine, in_other, own}
+    assert not review.review_queue(analyst, EvidenceItem).exists()
+    assert review.moderates_anything(local) and not review.moderates_anything(analyst)
+
+
+def test_decision_mail_goes_to_the_submitter_after_commit(moderator, analyst, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    item = submitted(submitted_by=analyst, title="Capacity filing")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        review.approve(item, actor=moderator, note="Matches the filing.")
+    assert mail.outbox == [] and len(callbacks) == 1  # nothing before the commit
+    callbacks[0]()
+    [message] = mail.outbox
+    assert message.to == [analyst.email]
+    assert "approved" in message.subject and "Capacity filing" in message.subject
+    assert "Matches the filing." in message.body
+    html = message.alternatives[0][0]
+    assert "Matches the filing." in html and "<strong>approved</strong>" in html
+
+
+def test_self_review_in_a_one_person_newsroom_sends_no_mail_to_oneself(
+    settings, superuser, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    settings.BTW_ALLOW_SELF_REVIEW = True
+    with django_capture_on_commit_callbacks(execute=True):
+        review.approve(submitted(submitted_by=superuser), actor=superuser)
+    assert mail.outbox == []
+
+
+def test_resubmission_sends_no_mail(moderator, analyst, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    item = submitted(submitted_by=analyst)
+    review.reject(item, actor=moderator, note="Fix the date.")
+    with django_capture_on_commit_callbacks(execute=True):
+        item.source_date = item.source_date.replace(day=1)
+        item.claim = "A corrected claim."
+        review.save_edited(item, actor=analyst)
+    assert item.review_state == S.SUBMITTED
+    assert mail.outbox == []
