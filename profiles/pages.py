@@ -20,6 +20,7 @@ from membership.gating import Reader, split
 from membership.models import Tier
 
 from . import facets, search, watch
+from .citations import CitationContext
 from .graph import DependencySummary, Edge, Graph, Node, dependency_summary
 from .markdown import split_lines
 from .models import (
@@ -146,6 +147,8 @@ class ProfilePage:
     faqs: list[FAQItem] = field(default_factory=list)
     dependencies: DependencySummary | None = None
     show: dict[str, bool] = field(default_factory=dict)
+    #: Numbers the [^ev:ID] citations this reader may see (passed to the markdown filters).
+    citations: CitationContext | None = None
 
     @property
     def contents(self) -> list[tuple[str, str]]:
@@ -227,6 +230,7 @@ def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
         ],
         faqs=list(institution.page_faqs),
         dependencies=dependency_summary(institution),
+        citations=CitationContext(sources),
     )
     i = institution
     page.show = {

@@ -17,6 +17,8 @@ from django.db.models import F, Q, QuerySet
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from .citations import strip_citations
+
 MAX_QUERY_LENGTH = 200
 MAX_TERMS = 8
 CONFIG = "english"
@@ -107,7 +109,7 @@ def snippet(institution, q: str) -> SafeString:
     raw = getattr(institution, "search_snippet_raw", None)
     if raw is None:
         raw = _fallback_snippet(getattr(institution, SNIPPET_FIELD, "") or "", _terms(clean_query(q)))
-    html = escape(raw).replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")
+    html = escape(strip_citations(raw)).replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")
     return mark_safe(html)  # noqa: S308 - escaped above; only our own <mark> tags are added
 
 

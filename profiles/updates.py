@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 
 from membership.gating import reader_for
 
+from .citations import strip_citations
 from .models import EvidenceItem, Institution, Relationship, TimelineEvent, Watchpoint
 
 
@@ -26,6 +27,10 @@ class Update:
     link: str
     at: datetime.datetime
     key: str  # stable id for feed GUIDs and digests
+
+    def __post_init__(self):
+        # Feeds and e-mails are plain text: citation markers would show raw, so they go.
+        object.__setattr__(self, "description", strip_citations(self.description))
 
     @property
     def kind_label(self):

@@ -205,3 +205,31 @@ def test_rendering_citations_costs_no_query(profile_with_evidence, django_assert
     with django_assert_num_queries(0):
         render_markdown(profile.body, citations)
         render_markdown_inline(profile.body, citations)
+
+
+# --- on the reader's page and in plain-text outputs ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_profile_page_numbers_visible_citations_and_drops_the_rest(client):
+    inst = InstitutionFactory()
+    public = EvidenceItemFactory(institution=inst)
+    pending = EvidenceItemFactory(institution=inst, review_state="submitted")
+    Institution.objects.filter(pk=inst.pk).update(
+        what_it_does=f"Builds racks [^ev:{public.pk}] and cooling [^ev:{pending.pk}] and more [^ev:999999]."
+    )
+    html = client.get(inst.get_absolute_url()).content.decode()
+    assert f'href="#evidence-{public.pk}"' in html and "[1]" in html
+    assert f"#evidence-{pending.pk}" not in html and "[2]" not in html
+    assert "[^ev:" not in html
+
+
+@pytest.mark.django_db
+def test_feeds_strip_citation_markers(client):
+    from django.urls import reverse
+
+    from .factories import TimelineEventFactory
+
+    TimelineEventFactory(title="Plant opens", text="Opened [^ev:12] in Ohio.")
+    body = client.get(reverse("feed_rss")).content.decode()
+    assert "Opened in Ohio." in body and "[^ev:" not in body
