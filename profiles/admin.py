@@ -64,6 +64,7 @@ from .models import (
     TimelineEvent,
     Watchpoint,
 )
+from .paginators import EstimatedCountPaginator
 from .search import refresh_search_index
 
 #: Shorter text boxes in inlines; URLs typed without a scheme become https:// ones.
@@ -178,7 +179,14 @@ class OutOfScopeIs403:
 
 class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
     """Edit history to read and compare. Reverting is off: it would bypass the optimistic lock
-    and send reviewed content live without a moderator, so a revert POST is refused."""
+    and send reviewed content live without a moderator, so a revert POST is refused.
+
+    Every profile changelist is also built for scale: no second "full result" COUNT, and an
+    estimated count for a whole million-row table (profiles.paginators).
+    """
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def revert_disabled(self, request, obj=None):
         return True

@@ -203,6 +203,7 @@ class Institution(models.Model):
             models.Index(fields=["criticality"], name="institution_criticality_idx"),
             models.Index(fields=["time_horizon"], name="institution_horizon_idx"),
             models.Index(fields=["-updated_at"], name="institution_updated_idx"),
+            models.Index(fields=["name", "-id"], name="institution_name_idx"),  # the admin's default order
         ]
         constraints = [
             models.CheckConstraint(
@@ -376,6 +377,7 @@ class EvidenceItem(Reviewed):
         indexes = [
             models.Index(fields=["institution", "review_state"], name="evidence_institution_state_idx"),
             models.Index(fields=["review_state", "created_at"], name="evidence_queue_idx"),
+            models.Index(fields=["-source_date", "id"], name="evidence_source_date_idx"),  # default order
         ]
         constraints = [
             http_url_constraint("url", name="evidence_url_http"),
