@@ -7,12 +7,13 @@ and connections are shown, which blocks are open. Tier decisions go through `mem
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from membership.gating import Reader, split
 from membership.models import Tier
 
 from . import facets, search, watch
+from .cache import content_version
 from .citations import CitationContext
 from .graph import DependencySummary, Edge, Graph, Node, dependency_summary
 from .markdown import split_lines
@@ -76,6 +78,39 @@ INCOMING_LABELS = {
     Relationship.Kind.DEPENDS_ON: "Depended on by",
     Relationship.Kind.MEMBER_OF: "Has as member",
 }
+
+
+@dataclass(frozen=True)
+class FragmentKeys:
+    """Cache keys of the profile page's fragments for one reader; empty keys mean "render fresh"."""
+
+    head: str = ""
+    top: str = ""
+    body: str = ""
+
+
+def profile_fragment_keys(institution: Institution, reader: Reader, request) -> FragmentKeys:
+    """Render the profile once per content version and reader variant, not once per request.
+
+    The variant is everything the fragments show differently: the reader's level and state
+    (which blocks open, which call to action), the briefings granted to them one by one, and for
+    anonymous readers the path (their sign-in links return to it). Staff previews are never cached.
+    """
+    if reader.is_staff:
+        return FragmentKeys()
+    base = f"btw:profile:{content_version()}:{institution.pk}"
+    variant = f"{reader.level}:{reader.state}"
+    if reader.is_authenticated:
+        granted = Briefing.objects.filter(institution=institution).granted_to(reader).values_list("pk", flat=True)
+        variant += ":g" + ",".join(str(pk) for pk in sorted(granted))
+    else:
+        variant += ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:16]
+    return FragmentKeys(head=f"{base}:head", top=f"{base}:top:{variant}", body=f"{base}:body:{variant}")
+
+
+def with_profile_prefetches(institution: Institution, reader: Reader) -> Institution:
+    prefetch_related_objects([institution], *profile_prefetches(reader))
+    return institution
 
 
 def profile_prefetches(reader: Reader) -> list:

@@ -12,6 +12,7 @@ from django.http import HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.generic import DetailView, ListView, TemplateView
@@ -117,21 +118,22 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
     template_name = "profiles/institution_detail.html"
     context_object_name = "institution"
 
-    def get_queryset(self):
-        return super().get_queryset().prefetch_related(*pages.profile_prefetches(self.reader))
-
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        institution = self.object
-        page = pages.build_profile_page(institution, self.reader)
+        institution, reader = self.object, self.reader
+        # Built only when a fragment is not in the cache: a cached render costs no list queries.
+        page = SimpleLazyObject(
+            lambda: pages.build_profile_page(pages.with_profile_prefetches(institution, reader), reader)
+        )
         site_name = settings.SITE_NAME
         link_preview = structured_data.link_preview(institution, self.request, site_name=site_name)
         context["page"] = page
-        context["preview"] = pages.staff_preview(institution, self.reader)
+        context["fragments"] = pages.profile_fragment_keys(institution, reader, self.request)
+        context["preview"] = pages.staff_preview(institution, reader)
         context["link_preview"] = link_preview
         context["canonical_url"] = link_preview["canonical"]
         # Any briefing, open to this reader or not: the page as published has a members-only part.
-        context["json_ld"] = structured_data.json_ld(
+        context["json_ld"] = lambda: structured_data.json_ld(
             institution, self.request, site_name=site_name, has_gated_part=bool(page.briefings)
         )
         context["gated_section_class"] = structured_data.GATED_SECTION_CLASS

@@ -126,3 +126,33 @@ def test_unpublished_profile_404_is_not_cached_for_later_staff(client, staff_fac
     staff = Client()
     staff.force_login(staff_factory())
     assert staff.get(draft.get_absolute_url()).status_code == 200
+
+
+def test_fragments_follow_a_new_briefing_grant_at_once(client, member_factory):
+    from guardian.shortcuts import assign_perm
+
+    from membership.models import Tier
+
+    from .factories import BriefingFactory, tier
+
+    briefing = BriefingFactory(body="granted-body-text", required_tier=tier(Tier.LEADERSHIP_ALLIANCE_SLUG))
+    member = member_factory()
+    client.force_login(member)
+    url = briefing.institution.get_absolute_url()
+    assert b"granted-body-text" not in client.get(url).content
+    assign_perm("profiles.view_briefing", member, briefing)
+    assert b"granted-body-text" in client.get(url).content
+
+
+def test_fragments_are_not_shared_between_tiers(client, member_factory):
+    from membership.models import Tier
+
+    from .factories import BriefingFactory, tier
+
+    briefing = BriefingFactory(body="alliance-only-body", required_tier=tier(Tier.LEADERSHIP_ALLIANCE_SLUG))
+    url = briefing.institution.get_absolute_url()
+    alliance = Client()
+    alliance.force_login(member_factory(Tier.LEADERSHIP_ALLIANCE_SLUG))
+    assert b"alliance-only-body" in alliance.get(url).content
+    client.force_login(member_factory(Tier.STRATEGIC_CIRCLE_SLUG))
+    assert b"alliance-only-body" not in client.get(url).content

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _uncached_facet_counts(settings):
-    """Budgets bound the cold render: facet counts computed, not read from their cache."""
+    """Budgets bound the cold render: facet counts and page fragments computed, not read from a cache."""
     settings.BTW_FACET_COUNTS_TIMEOUT = 0
+    settings.BTW_FRAGMENT_CACHE_TIMEOUT = 0
 
 SIZES = [1, 200]
 
@@ -28,8 +29,9 @@ SIZES = [1, 200]
 #: sources, watchpoints, briefings, FAQ, dependencies). A Strategic Circle member adds session, user,
 #: their level, two guardian look-ups (user and group grants) for the briefings locked to them, and
 #: whether they follow the profile; staff add session, user, whether they follow it and the tiers of
-#: the "view as" switch (plus the chosen tier with ?as_tier=).
-PROFILE_BUDGET = {"anonymous": 9, "member": 15, "alliance": 13, "staff": 13, "staff_as_tier": 14}
+#: the "view as" switch (plus the chosen tier with ?as_tier=). Signed-in non-staff readers add one
+#: query for their per-briefing grants, which are part of the page fragments' cache key.
+PROFILE_BUDGET = {"anonymous": 9, "member": 16, "alliance": 14, "staff": 13, "staff_as_tier": 14}
 #: Directory: sectors, facet counts (2), result count, the page, the page's sectors.
 DIRECTORY_BUDGET = {"anonymous": 6, "member": 8}
 #: Home: recent profiles, their sectors, the tiers.
@@ -67,6 +69,10 @@ def reader_client(client, member_client, staff_factory):
         return client
 
     return make
+
+
+#: Session, user, reader level, the profile, the reader's briefing grants, whether they follow it.
+WARM_PROFILE_BUDGET = {"anonymous": 1, "member": 6, "alliance": 6}
 
 
 @pytest.mark.parametrize("kind", ["anonymous", "member", "alliance", "staff", "staff_as_tier"])
@@ -107,3 +113,17 @@ def test_map_page_holds_one_budget_at_1_and_200_rows(reader_client, kind, django
         assert queries_for(client, url) <= MAP_BUDGET[kind]
         with django_assert_max_num_queries(MAP_BUDGET[kind]):
             assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["anonymous", "member", "alliance"])
+@pytest.mark.parametrize("n", SIZES)
+def test_profile_page_rendered_from_fragments_costs_a_handful_of_queries(
+    settings, reader_client, kind, n, django_assert_max_num_queries
+):
+    """Warm: the page's lists come from cached fragments; what is left is who reads and whether they follow."""
+    settings.BTW_FRAGMENT_CACHE_TIMEOUT = 300
+    client = reader_client(kind)
+    url = full_profile(n).get_absolute_url()
+    client.get(url + "?budget=warm")
+    with django_assert_max_num_queries(WARM_PROFILE_BUDGET[kind]):
+        assert client.get(url + "?budget=warm").status_code == 200
