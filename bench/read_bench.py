@@ -43,6 +43,7 @@ ADMIN = [
     "/admin/profiles/institution/?status__exact=published&type__exact=registry",
     "/admin/profiles/evidenceitem/",
     "/admin/profiles/evidenceitem/?review_state__exact=submitted",
+    "/admin/profiles/evidenceitem/queue/",
 ]
 
 
