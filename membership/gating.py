@@ -22,7 +22,9 @@ from functools import cached_property
 
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from .models import Application, Membership, Tier
 
@@ -94,35 +96,54 @@ def _resolve(user) -> Reader:
         return Reader(user=user)
     if user.is_staff or user.is_superuser:
         return Reader(user=user, level=STAFF_LEVEL, is_staff=True, email_verified=True)
-    from allauth.account.models import EmailAddress
-
-    # One query: the level is read from the memberships table on every request, so lapsing or
-    # revoking a membership locks its content on the member's very next page.
-    active_levels = (
-        Membership.objects.active()
-        .filter(user=OuterRef("pk"))
-        .order_by("-tier__level")
-        .values("tier__level")[:1]
-    )
-    pending = Application.objects.pending().filter(user=OuterRef("pk"))
-    row = (
-        get_user_model()  # not type(user): request.user is a SimpleLazyObject
-        ._default_manager.filter(pk=user.pk)
-        .annotate(
-            gate_level=Subquery(active_levels),
-            gate_verified=Exists(EmailAddress.objects.filter(user=OuterRef("pk"), verified=True)),
-            gate_pending_since=Subquery(pending.order_by("created_at").values("created_at")[:1]),
-        )
-        .values("gate_level", "gate_verified", "gate_pending_since")
-        .first()
-    ) or {}
+    level, verified, pending_since = _reader_row(user.pk)
     return Reader(
         user=user,
-        level=row.get("gate_level") or 0,
-        email_verified=bool(row.get("gate_verified")),
-        application_pending=row.get("gate_pending_since") is not None,
-        application_submitted_at=row.get("gate_pending_since"),
+        level=level or 0,
+        email_verified=bool(verified),
+        application_pending=pending_since is not None,
+        application_submitted_at=pending_since,
     )
+
+
+_READER_SQL = """
+SELECT
+  (SELECT t.level FROM {membership} m JOIN {tier} t ON t.id = m.tier_id
+    WHERE m.user_id = %s AND m.status = %s AND (m.ends_at IS NULL OR m.ends_at > %s)
+    ORDER BY t.level DESC LIMIT 1),
+  EXISTS (SELECT 1 FROM {email} e WHERE e.user_id = %s AND e.verified = %s),
+  (SELECT a.created_at FROM {application} a WHERE a.user_id = %s AND a.state = %s
+    ORDER BY a.created_at LIMIT 1)
+"""
+
+
+def _reader_row(user_pk):
+    """Level, verified e-mail and open application in one plain query, on every request.
+
+    Read fresh each time (never cached across requests), so lapsing or revoking a membership
+    locks its content on the member's very next page. Plain SQL because this runs on every
+    signed-in page and the ORM's query compilation cost more than the query itself.
+    """
+    from allauth.account.models import EmailAddress
+    from django.db import connection
+
+    sql = _READER_SQL.format(
+        membership=Membership._meta.db_table,
+        tier=Tier._meta.db_table,
+        email=EmailAddress._meta.db_table,
+        application=Application._meta.db_table,
+    )
+    params = [
+        user_pk, Membership.Status.ACTIVE, timezone.now(), user_pk, True, user_pk, Application.State.PENDING,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        level, verified, pending_since = cursor.fetchone()
+    if isinstance(pending_since, str):  # SQLite may return text for a raw datetime column…
+        pending_since = parse_datetime(pending_since)
+    if pending_since is not None and timezone.is_naive(pending_since):  # …or a naive UTC datetime
+        pending_since = timezone.make_aware(pending_since, datetime.UTC)
+    return level, verified, pending_since
 
 
 def reader_for(user_or_reader) -> Reader:
@@ -315,6 +336,35 @@ def granted_q(model, reader: Reader) -> Q:
     by_user = user_model.objects.filter(content_object=OuterRef("pk"), user=user, **perm)
     by_group = group_model.objects.filter(content_object=OuterRef("pk"), group__user=user, **perm)
     return Q(Exists(by_user)) | Q(Exists(by_group))
+
+
+def granted_object_pks(reader: Reader, model) -> tuple:
+    """Every row of `model` this reader holds its object permission on (user or group grant).
+
+    One plain query for cache keys of rendered pages: the same grants `granted_q` filters by.
+    """
+    permission = getattr(model, "gate_object_permission", None)
+    if not permission or not _grants_apply(reader):
+        return ()
+    from django.contrib.auth.models import Permission
+    from django.db import connection
+    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
+
+    user_table = get_user_obj_perms_model(model)._meta.db_table
+    group_table = get_group_obj_perms_model(model)._meta.db_table
+    sql = f"""
+        SELECT u.content_object_id FROM {user_table} u
+          JOIN {Permission._meta.db_table} p ON p.id = u.permission_id
+         WHERE u.user_id = %s AND p.codename = %s
+        UNION
+        SELECT g.content_object_id FROM {group_table} g
+          JOIN {Permission._meta.db_table} p ON p.id = g.permission_id
+          JOIN {get_user_model().groups.through._meta.db_table} ug ON ug.group_id = g.group_id
+         WHERE ug.user_id = %s AND p.codename = %s
+    """  # noqa: S608 - table names come from model metadata, values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [reader.user.pk, permission, reader.user.pk, permission])
+        return tuple(sorted(row[0] for row in cursor.fetchall()))
 
 
 class GatedQuerySet(models.QuerySet):

@@ -17,7 +17,7 @@ from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from membership.gating import Reader, split
+from membership.gating import Reader, granted_object_pks, split
 from membership.models import Tier
 
 from . import facets, search, watch
@@ -101,8 +101,7 @@ def profile_fragment_keys(institution: Institution, reader: Reader, request) -> 
     base = f"btw:profile:{content_version()}:{institution.pk}"
     variant = f"{reader.level}:{reader.state}"
     if reader.is_authenticated:
-        granted = Briefing.objects.filter(institution=institution).granted_to(reader).values_list("pk", flat=True)
-        variant += ":g" + ",".join(str(pk) for pk in sorted(granted))
+        variant += ":g" + ",".join(str(pk) for pk in granted_object_pks(reader, Briefing))
     else:
         variant += ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:16]
     return FragmentKeys(head=f"{base}:head", top=f"{base}:top:{variant}", body=f"{base}:body:{variant}")
