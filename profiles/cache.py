@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
 VERSION_KEY = "btw:content-version"
-SCHEDULE_KEY = "btw:next-publication:{version}"
-PAGE_KEY = "btw:page:{version}:{digest}"
+SCHEDULE_KEY = "btw:next-publication"
+PAGE_KEY = "btw:page:{digest}"
 PAGE_TIMEOUT = 60 * 60
 SHARED_MAX_AGE = 60  # seconds a downstream shared cache may keep an anonymous public page
 BYPASS_PARAMS = ("as_tier",)
@@ -45,26 +45,39 @@ def bump_content_version(**_signal_kwargs) -> None:
         cache.set(VERSION_KEY, secrets.randbits(62), timeout=None)
 
 
-def _current_version() -> int:
-    """The version, bumped first if a scheduled profile has come due since it was set."""
-    version = content_version()
-    key = SCHEDULE_KEY.format(version=version)
-    due = cache.get(key)
-    if due is None:
-        from .models import Institution
+def _next_publication() -> float:
+    """When the next scheduled profile goes live (a timestamp), or 0 when none is scheduled."""
+    from .models import Institution
 
-        upcoming = (
-            Institution.objects.filter(status=Institution.Status.PUBLISHED, published_at__gt=timezone.now())
-            .order_by("published_at")
-            .values_list("published_at", flat=True)
-            .first()
-        )
-        due = upcoming.timestamp() if upcoming else _NO_SCHEDULE
-        cache.set(key, due, timeout=PAGE_TIMEOUT)
-    if due and time.time() >= due:
-        bump_content_version()
+    upcoming = (
+        Institution.objects.filter(status=Institution.Status.PUBLISHED, published_at__gt=timezone.now())
+        .order_by("published_at")
+        .values_list("published_at", flat=True)
+        .first()
+    )
+    return upcoming.timestamp() if upcoming else _NO_SCHEDULE
+
+
+def _lookup(page_key: str):
+    """(current version, stored page entry or None) in one cache round trip.
+
+    Page entries carry the version they were rendered under, and the schedule mark carries the
+    version it was computed for, so one `get_many` answers everything a cache hit needs. A
+    scheduled profile whose time has come bumps the version, which retires every stored page.
+    """
+    found = cache.get_many([VERSION_KEY, SCHEDULE_KEY, page_key])
+    version = found.get(VERSION_KEY)
+    if version is None:
         version = content_version()
-    return version
+    schedule = found.get(SCHEDULE_KEY)
+    if schedule is None or schedule[0] != version:
+        schedule = (version, _next_publication())
+        cache.set(SCHEDULE_KEY, schedule, timeout=PAGE_TIMEOUT)
+    if schedule[1] and time.time() >= schedule[1]:
+        bump_content_version()
+        return content_version(), None
+    entry = found.get(page_key)
+    return version, (entry if entry is not None and entry[0] == version else None)
 
 
 def _is_shareable(request) -> bool:
@@ -79,9 +92,9 @@ def _is_shareable(request) -> bool:
     return not request.user.is_authenticated
 
 
-def _key(request, version: int) -> str:
+def _key(request) -> str:
     digest = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()[:32]
-    return PAGE_KEY.format(version=version, digest=digest)
+    return PAGE_KEY.format(digest=digest)
 
 
 def cache_anonymous_page(view):
@@ -91,10 +104,10 @@ def cache_anonymous_page(view):
     def wrapped(request, *args, **kwargs):
         if not _is_shareable(request):
             return view(request, *args, **kwargs)
-        key = _key(request, _current_version())
-        hit = cache.get(key)
+        key = _key(request)
+        version, hit = _lookup(key)
         if hit is not None:
-            status, content_type, content = hit
+            _version, status, content_type, content = hit
             response = HttpResponse(content, content_type=content_type, status=status)
             response["X-Page-Cache"] = "hit"
         else:
@@ -102,7 +115,8 @@ def cache_anonymous_page(view):
             if hasattr(response, "render") and callable(response.render):
                 response = response.render()
             if response.status_code == 200 and not response.cookies and not response.streaming:
-                cache.set(key, (response.status_code, response["Content-Type"], response.content), PAGE_TIMEOUT)
+                entry = (version, response.status_code, response["Content-Type"], response.content)
+                cache.set(key, entry, PAGE_TIMEOUT)
                 response["X-Page-Cache"] = "miss"
             else:
                 return response

@@ -55,7 +55,7 @@ def test_scheduled_profile_appears_when_its_time_comes(client):
     assert b"Scheduled Registry" not in client.get(reverse("home")).content
     Institution.objects.filter(pk=soon.pk).update(published_at=timezone.now() - datetime.timedelta(seconds=1))
     # No save happened (time passed): the cached schedule mark must still expire the old render.
-    page_cache.cache.set(page_cache.SCHEDULE_KEY.format(version=page_cache.content_version()), 1.0)
+    page_cache.cache.set(page_cache.SCHEDULE_KEY, (page_cache.content_version(), 1.0))
     assert b"Scheduled Registry" in client.get(reverse("home")).content
 
 
