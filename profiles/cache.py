@@ -125,3 +125,25 @@ def cache_anonymous_page(view):
         return response
 
     return wrapped
+
+
+# --- fragments of reader-dependent pages --------------------------------------------------------
+
+FRAGMENT_TIMEOUT = 60 * 60
+
+
+def fragment_lookup(keys: list[str]) -> tuple[int, dict[str, str]]:
+    """The content version and the stored fragments still valid under it, in one round trip.
+
+    Fragment entries carry the version they were rendered under (like page entries), so their
+    keys need not contain it and the version is read in the same `get_many`.
+    """
+    found = cache.get_many([VERSION_KEY, *keys])
+    version = found.pop(VERSION_KEY, None)
+    if version is None:
+        return content_version(), {}
+    return version, {key: entry[1] for key, entry in found.items() if entry[0] == version}
+
+
+def store_fragment(key: str, version: int, html: str, timeout: int = FRAGMENT_TIMEOUT) -> None:
+    cache.set(key, (version, html), timeout)

@@ -21,7 +21,7 @@ from membership.gating import Reader, granted_object_pks, split
 from membership.models import Tier
 
 from . import facets, search, watch
-from .cache import content_version
+from .cache import fragment_lookup
 from .citations import CitationContext
 from .graph import DependencySummary, Edge, Graph, Node, dependency_summary
 from .markdown import split_lines
@@ -81,12 +81,21 @@ INCOMING_LABELS = {
 
 
 @dataclass(frozen=True)
-class FragmentKeys:
-    """Cache keys of the profile page's fragments for one reader; empty keys mean "render fresh"."""
+class Fragment:
+    """One cacheable part of a page: its key (empty: render fresh), and its HTML when cached."""
 
-    head: str = ""
-    top: str = ""
-    body: str = ""
+    key: str = ""
+    version: int = 0
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class FragmentKeys:
+    """The profile page's cacheable fragments for one reader."""
+
+    head: Fragment = Fragment()
+    top: Fragment = Fragment()
+    body: Fragment = Fragment()
 
 
 def profile_fragment_keys(institution: Institution, reader: Reader, request) -> FragmentKeys:
@@ -95,16 +104,19 @@ def profile_fragment_keys(institution: Institution, reader: Reader, request) -> 
     The variant is everything the fragments show differently: the reader's level and state
     (which blocks open, which call to action), the briefings granted to them one by one, and for
     anonymous readers the path (their sign-in links return to it). Staff previews are never cached.
+    All three fragments and the content version are read in one cache round trip.
     """
     if reader.is_staff:
         return FragmentKeys()
-    base = f"btw:profile:{content_version()}:{institution.pk}"
+    base = f"btw:profile:{institution.pk}"
     variant = f"{reader.level}:{reader.state}"
     if reader.is_authenticated:
         variant += ":g" + ",".join(str(pk) for pk in granted_object_pks(reader, Briefing))
     else:
         variant += ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:16]
-    return FragmentKeys(head=f"{base}:head", top=f"{base}:top:{variant}", body=f"{base}:body:{variant}")
+    keys = {"head": f"{base}:head", "top": f"{base}:top:{variant}", "body": f"{base}:body:{variant}"}
+    version, found = fragment_lookup(list(keys.values()))
+    return FragmentKeys(**{name: Fragment(key, version, found.get(key)) for name, key in keys.items()})
 
 
 def with_profile_prefetches(institution: Institution, reader: Reader) -> Institution:
@@ -350,17 +362,41 @@ def directory_filters(params, sectors) -> dict[str, str]:
 
 
 def search_directory(queryset, q: str | None):
-    """The text query over public text only (`profiles.search`): ranked full text on PostgreSQL,
-    a substring fallback elsewhere. An empty query leaves the queryset as it is."""
-    return search.search(queryset, q or "")
+    """The profiles matching the text query over public text only (`profiles.search`), unordered:
+    full text on PostgreSQL, a substring fallback elsewhere. An empty query leaves the queryset as it
+    is. Both the results and the facet counts start from it."""
+    return search.matching(queryset, q or "")
 
 
 def order_results(queryset, q: str | None):
-    """Most relevant first when PostgreSQL ranked a query (`search()` already ordered it, with
-    last update and pk as tie-breakers so pages never overlap); otherwise newest update first."""
+    """Most relevant first when PostgreSQL ranks a query (last update and pk as tie-breakers, so
+    pages never overlap); otherwise newest update first."""
     if q and search.is_full_text():
-        return queryset
+        return queryset.order_by(*search.rank_order(q))
     return queryset.recently_updated()
+
+
+def directory_results(ordered, filters: dict[str, str], *, version: int | None = None) -> search.Results:
+    """The listing for the paginator (`search.Results`): its count and, for a ranked query, the
+    order of its first pages cached per content version, query and filters; each page loads just
+    its own rows, with their sectors and, for a query, their snippets."""
+    q = filters.get("q")
+    ranked = bool(q) and search.is_full_text()
+
+    def rows(*, ids=None, span=None):
+        if ids is not None:
+            # By id, from the published profiles only; the order is the cached one.
+            found = {p.pk: p for p in search.with_snippets(_card_rows(ordered.model.objects.published(), ids), q)}
+            return [found[pk] for pk in ids if pk in found]
+        start, stop = span
+        return list(search.with_snippets(_card_rows(ordered, None), q or "")[start:stop])
+
+    return search.Results(ordered.values_list("pk", flat=True), rows, filters, ranked=ranked, version=version)
+
+
+def _card_rows(queryset, ids):
+    queryset = queryset.defer("search_vector").for_listing().prefetch_related("sectors")
+    return queryset if ids is None else queryset.filter(pk__in=ids).order_by()
 
 
 def attach_snippets(profiles, q: str | None) -> None:

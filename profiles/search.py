@@ -4,19 +4,34 @@ PostgreSQL: a stored, weighted `search_vector` (GIN-indexed) built from public f
 titles of approved *public* evidence — briefings and members-only evidence are never indexed —
 queried with `websearch_to_tsquery`, ranked, with highlighted snippets. SQLite: a plain
 substring fallback with the same interface, so `make run` works on a bare laptop.
+
+At 100,000 profiles ranking is the cost (every match's vector is read; migration 0010 keeps the
+vectors in the table row so that read is cheap). The directory therefore ranks a query once per
+content version and filter set: `Results` caches the count and the ids of the first pages in
+order, `cached_listing` keys them (and the facet counts) by everything that changes them, and
+snippets are made for the 20 rows of a page only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, OrderBy, Q, QuerySet, RowRange, Window
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from .cache import bump_content_version, content_version
 from .citations import strip_citations
 
 MAX_QUERY_LENGTH = 200
@@ -60,12 +75,19 @@ def is_full_text() -> bool:
 
 
 def refresh_search_index(ids: Iterable[int]) -> None:
-    """Rebuild the stored vector of these institutions (PostgreSQL only; elsewhere a no-op)."""
+    """Rebuild the stored vector of these institutions (PostgreSQL only; elsewhere a no-op).
+
+    What search finds is something readers see, and cached listings (below) hold search results,
+    so the content version is bumped once more after the update. The save signals bump it too, but
+    before this update: outside a transaction, a listing computed in between would otherwise be
+    kept under the new version with the old vectors.
+    """
     ids = [i for i in ids if i]
     if not ids or not is_full_text():
         return
     with connection.cursor() as cursor:
         cursor.execute(REFRESH_SQL, [ids])
+    bump_content_version()
 
 
 def clean_query(q: str | None) -> str:
@@ -78,23 +100,17 @@ def _terms(q: str) -> list[str]:
     return [t for t in re.split(r"[\s\"']+", q) if t and t not in {"OR", "or", "-"}][:MAX_TERMS]
 
 
-def search(queryset: QuerySet, q: str) -> QuerySet:
-    """Filter and rank `queryset` by `q`; rows gain `search_snippet_raw` (unescaped, with sentinels)."""
+def _query(q: str) -> SearchQuery:
+    return SearchQuery(q, search_type="websearch", config=CONFIG)
+
+
+def matching(queryset: QuerySet, q: str) -> QuerySet:
+    """Only the rows matching `q` (unordered, unannotated): the base of both results and facet counts."""
     q = clean_query(q)
     if not q:
         return queryset
     if is_full_text():
-        query = SearchQuery(q, search_type="websearch", config=CONFIG)
-        return (
-            queryset.filter(search_vector=query)
-            .annotate(
-                search_rank=SearchRank(F("search_vector"), query),
-                search_snippet_raw=SearchHeadline(
-                    SNIPPET_FIELD, query, config=CONFIG, start_sel=_MARK_START, stop_sel=_MARK_END, max_words=35
-                ),
-            )
-            .order_by("-search_rank", "-public_updated_at", "-pk")
-        )
+        return queryset.filter(search_vector=_query(q))
     condition = Q()
     for term in _terms(q):
         term_q = Q()
@@ -102,6 +118,42 @@ def search(queryset: QuerySet, q: str) -> QuerySet:
             term_q |= Q(**{f"{field}__icontains": term})
         condition &= term_q
     return queryset.filter(condition)
+
+
+def rank_order(q: str) -> list[OrderBy]:
+    """Most relevant first (name matches outweigh the rest: weight A), then newest update; the pk
+    makes the order total, so pages never overlap."""
+    return [
+        SearchRank(F("search_vector"), _query(clean_query(q))).desc(),
+        F("public_updated_at").desc(),
+        F("pk").desc(),
+    ]
+
+
+def ranked(queryset: QuerySet, q: str) -> QuerySet:
+    """`matching`, most relevant first on PostgreSQL (the SQLite fallback leaves the order alone)."""
+    queryset = matching(queryset, q)
+    if clean_query(q) and is_full_text():
+        return queryset.order_by(*rank_order(q))
+    return queryset
+
+
+def with_snippets(queryset: QuerySet, q: str) -> QuerySet:
+    """Rows gain `search_snippet_raw` (PostgreSQL: a headline of the public dek, unescaped, with
+    sentinels). Apply it to one page of rows: ts_headline re-parses the text of every row it sees."""
+    q = clean_query(q)
+    if not q or not is_full_text():
+        return queryset
+    return queryset.annotate(
+        search_snippet_raw=SearchHeadline(
+            SNIPPET_FIELD, _query(q), config=CONFIG, start_sel=_MARK_START, stop_sel=_MARK_END, max_words=35
+        )
+    )
+
+
+def search(queryset: QuerySet, q: str) -> QuerySet:
+    """Filter and rank `queryset` by `q`; rows gain `search_snippet_raw` (unescaped, with sentinels)."""
+    return with_snippets(ranked(queryset, q), q)
 
 
 def snippet(institution, q: str) -> SafeString:
@@ -122,3 +174,127 @@ def _fallback_snippet(text: str, terms: list[str], width: int = 220) -> str:
     excerpt = text[start : start + width]
     excerpt = pattern.sub(lambda m: f"{_MARK_START}{m.group(0)}{_MARK_END}", excerpt)
     return ("…" if start else "") + excerpt + ("…" if start + width < len(text) else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cached listings: what the directory computes once per content version, query and filters
+# ---------------------------------------------------------------------------------------------
+
+LISTING_TIMEOUT = 60 * 60
+#: Result ids kept per cached text query: the first 50 pages. Later pages run the ranked query.
+RESULTS_CAP = 1000
+SCHEDULE_KEY = "btw:listing-schedule:{version}"
+
+
+def listing_key(kind: str, version: int, filters: dict[str, str]) -> str:
+    """The cache key of one listing computation: its kind, the content version and every input
+    that changes the result (the filters, the text query among them)."""
+    raw = json.dumps(sorted(filters.items()), ensure_ascii=False)
+    return f"btw:{kind}:{version}:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+
+
+def _next_publication() -> float:
+    from .models import Institution
+
+    upcoming = (
+        Institution.objects.filter(status=Institution.Status.PUBLISHED, published_at__gt=timezone.now())
+        .order_by("published_at")
+        .values_list("published_at", flat=True)
+        .first()
+    )
+    return upcoming.timestamp() if upcoming else 0.0
+
+
+def _valid_until(version: int) -> float:
+    """When the next scheduled profile goes live (0: none is scheduled), looked up once per version.
+
+    A listing computed now is right until then: a profile going live changes results without a
+    save, so without a bump of the content version.
+    """
+    key = SCHEDULE_KEY.format(version=version)
+    due = cache.get(key)
+    if due is None or (due and time.time() >= due):
+        due = _next_publication()
+        cache.set(key, due, LISTING_TIMEOUT)
+    return due
+
+
+def cached_listing(kind: str, filters: dict[str, str], compute, *, timeout: int, version: int | None = None):
+    """`compute()`, cached under the content version (`profiles.cache`: any change readers can see
+    bumps it), `kind` and `filters`, and only until the next scheduled profile goes live.
+    A timeout of 0 turns the cache off."""
+    if not timeout:
+        return compute()
+    version = content_version() if version is None else version
+    key = listing_key(kind, version, filters)
+    entry = cache.get(key)
+    if entry is not None:
+        valid_until, value = entry
+        if not valid_until or time.time() < valid_until:
+            return value
+    valid_until = _valid_until(version)  # before computing: whatever goes live later invalidates it
+    value = compute()
+    cache.set(key, (valid_until, value), timeout)
+    return value
+
+
+def results_timeout() -> int:
+    return getattr(settings, "BTW_SEARCH_RESULTS_TIMEOUT", LISTING_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class ResultWindow:
+    """How many results a listing has and, for a ranked text query, the ids of the first ones in
+    order (up to RESULTS_CAP; `ids` is None when only the count is kept)."""
+
+    count: int
+    ids: tuple[int, ...] | None = None
+
+
+class Results:
+    """A directory listing in the shape Django's Paginator wants: `count()` and slicing.
+
+    `ids` is the filtered, ordered queryset of ids; `rows` loads the cards' rows (fields,
+    prefetches, snippets) for a list of ids or a slice. With a ranked text query, one query
+    ranks every match once and yields the count and the first RESULTS_CAP ids, cached
+    (`cached_listing`), so a page within them loads 20 rows by id and never ranks again; later
+    pages rank with OFFSET. Without a text query the order comes from an index and a page costs
+    little: only the count is cached, each page is a LIMIT/OFFSET query.
+    """
+
+    ordered = True  # for the Paginator's check: the order is always total
+
+    def __init__(self, ids: QuerySet, rows, filters: dict[str, str], *, ranked: bool, version: int | None = None):
+        self.ids, self.rows, self.filters, self.ranked, self.version = ids, rows, filters, ranked, version
+
+    @cached_property
+    def window(self) -> ResultWindow:
+        kind = "results" if self.ranked else "count"
+        # Cached as a plain (count, ids) tuple: nothing of this module's classes is pickled.
+        count, ids = cached_listing(kind, self.filters, self._compute, timeout=results_timeout(), version=self.version)
+        return ResultWindow(count, ids)
+
+    def _compute(self) -> tuple[int, tuple[int, ...] | None]:
+        if not self.ranked:
+            return self.ids.count(), None
+        # The count rides along as a window over the whole (narrow) ranked set: no second scan.
+        total = Window(Count("pk"), order_by=self.ids.query.order_by, frame=RowRange(None, None))
+        rows = list(self.ids.annotate(_total=total).values_list("pk", "_total")[:RESULTS_CAP])
+        return (rows[0][1] if rows else 0), tuple(pk for pk, _total in rows)
+
+    def count(self) -> int:
+        return self.window.count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        start, stop, _step = index.indices(self.count())
+        if stop <= start:
+            return []
+        ids = self.window.ids
+        if ids is not None and (stop <= len(ids) or len(ids) == self.count()):
+            return self.rows(ids=list(ids[start:stop]))
+        return self.rows(span=(start, stop))

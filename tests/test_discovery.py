@@ -37,8 +37,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _uncached_facet_counts(settings):
-    """Budgets bound the cold render: facet counts computed, not read from their cache."""
+    """Budgets bound the cold render: facet counts and the result count and order computed, not read
+    from their caches (warm budgets: tests/test_search_cache.py)."""
     settings.BTW_FACET_COUNTS_TIMEOUT = 0
+    settings.BTW_SEARCH_RESULTS_TIMEOUT = 0
 
 SC, LA = Tier.STRATEGIC_CIRCLE_SLUG, Tier.LEADERSHIP_ALLIANCE_SLUG
 POSTGRES_ONLY = pytest.mark.skipif(
@@ -639,8 +641,9 @@ def test_map_page_carries_no_locked_text(client, planted, secret, reader):
 # ---------------------------------------------------------------------------------------------
 
 SIZES = [1, 200]
-#: Search results: sectors, facet counts (2), result count, the page, the page's sectors
-#: (a signed-in reader adds session and user). Snippets are annotated on the page query.
+#: Search results: sectors, facet counts (2), result count with the ranked ids of the first pages
+#: (one query), the page's rows by id, the page's sectors (a signed-in reader adds session and user).
+#: Snippets are annotated on the page query.
 SEARCH_BUDGET = {"anonymous": 6, "member": 8}
 #: Map: profile, ties one and two steps away, each with its count past the fan-out cap, and every
 #: direct tie when the drawing is capped (a signed-in reader adds session, user and level).

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _uncached_facet_counts(settings):
-    """Budgets bound the cold render: facet counts and page fragments computed, not read from a cache."""
+    """Budgets bound the cold render: facet counts, the directory's result count and order, and page
+    fragments computed, not read from a cache (warm directory budgets: tests/test_search_cache.py)."""
     settings.BTW_FACET_COUNTS_TIMEOUT = 0
+    settings.BTW_SEARCH_RESULTS_TIMEOUT = 0
     settings.BTW_FRAGMENT_CACHE_TIMEOUT = 0
 
 SIZES = [1, 200]
@@ -32,7 +34,8 @@ SIZES = [1, 200]
 #: the "view as" switch (plus the chosen tier with ?as_tier=). Signed-in non-staff readers add one
 #: query for their per-briefing grants, which are part of the page fragments' cache key.
 PROFILE_BUDGET = {"anonymous": 9, "member": 16, "alliance": 14, "staff": 13, "staff_as_tier": 14}
-#: Directory: sectors, facet counts (2), result count, the page, the page's sectors.
+#: Directory: sectors, facet counts (2), result count (with a text query on PostgreSQL: count and the
+#: ranked ids of the first pages, one query), the page, the page's sectors.
 DIRECTORY_BUDGET = {"anonymous": 6, "member": 8}
 #: Home: recent profiles, their sectors, the tiers.
 HOME_BUDGET = {"anonymous": 3, "member": 5}
