@@ -16,6 +16,7 @@ import time
 from functools import wraps
 
 from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -37,15 +38,26 @@ def content_version() -> int:
     return int(version)
 
 
-def bump_content_version(**_signal_kwargs) -> None:
-    """Invalidate every cached public render (signal receiver and plain function)."""
+def _bump() -> None:
     try:
         cache.incr(VERSION_KEY)
     except ValueError:  # key missing or evicted: any fresh value differs from what pages were stored under
         cache.set(VERSION_KEY, secrets.randbits(62), timeout=None)
 
 
-def _next_publication() -> float:
+def bump_content_version(**_signal_kwargs) -> None:
+    """Invalidate every cached public render (signal receiver and plain function).
+
+    Bumped at once and again when the surrounding transaction commits: a reader who renders in
+    between (still seeing the old rows) stores under the first bump, which the second retires.
+    """
+    _bump()
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and not any(func is _bump for _sids, func, _robust in connection.run_on_commit):
+        transaction.on_commit(_bump)
+
+
+def next_publication_at() -> float:
     """When the next scheduled profile goes live (a timestamp), or 0 when none is scheduled."""
     from .models import Institution
 
@@ -71,7 +83,7 @@ def _lookup(page_key: str):
         version = content_version()
     schedule = found.get(SCHEDULE_KEY)
     if schedule is None or schedule[0] != version:
-        schedule = (version, _next_publication())
+        schedule = (version, next_publication_at())
         cache.set(SCHEDULE_KEY, schedule, timeout=PAGE_TIMEOUT)
     if schedule[1] and time.time() >= schedule[1]:
         bump_content_version()

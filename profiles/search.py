@@ -27,11 +27,10 @@ from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRa
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, OrderBy, Q, QuerySet, RowRange, Window
-from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from .cache import bump_content_version, content_version
+from .cache import bump_content_version, content_version, next_publication_at
 from .citations import strip_citations
 
 MAX_QUERY_LENGTH = 200
@@ -193,18 +192,6 @@ def listing_key(kind: str, version: int, filters: dict[str, str]) -> str:
     return f"btw:{kind}:{version}:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
 
 
-def _next_publication() -> float:
-    from .models import Institution
-
-    upcoming = (
-        Institution.objects.filter(status=Institution.Status.PUBLISHED, published_at__gt=timezone.now())
-        .order_by("published_at")
-        .values_list("published_at", flat=True)
-        .first()
-    )
-    return upcoming.timestamp() if upcoming else 0.0
-
-
 def _valid_until(version: int) -> float:
     """When the next scheduled profile goes live (0: none is scheduled), looked up once per version.
 
@@ -214,7 +201,7 @@ def _valid_until(version: int) -> float:
     key = SCHEDULE_KEY.format(version=version)
     due = cache.get(key)
     if due is None or (due and time.time() >= due):
-        due = _next_publication()
+        due = next_publication_at()
         cache.set(key, due, LISTING_TIMEOUT)
     return due
 

@@ -156,3 +156,15 @@ def test_fragments_are_not_shared_between_tiers(client, member_factory):
     assert b"alliance-only-body" in alliance.get(url).content
     client.force_login(member_factory(Tier.STRATEGIC_CIRCLE_SLUG))
     assert b"alliance-only-body" not in client.get(url).content
+
+
+def test_content_version_moves_again_when_the_transaction_commits(django_capture_on_commit_callbacks):
+    """A render between a save and its commit (old rows) is stored under a version the commit retires."""
+    from django.db import transaction
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        InstitutionFactory()
+        InstitutionFactory()  # a second save in the same transaction adds no second commit bump
+        during = page_cache.content_version()
+    assert page_cache.content_version() == during + 1
+    assert [c for c in callbacks if c is page_cache._bump] == [page_cache._bump]
