@@ -318,6 +318,11 @@ class Reviewed(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="When it last entered review: a resubmission restarts its age in the moderation queue.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -376,7 +381,9 @@ class EvidenceItem(Reviewed):
         verbose_name = "evidence item"
         indexes = [
             models.Index(fields=["institution", "review_state"], name="evidence_institution_state_idx"),
-            models.Index(fields=["review_state", "created_at"], name="evidence_queue_idx"),
+            models.Index(
+                fields=["review_state", "submitted_at", "id"], include=["submitted_by"], name="evidence_queue_idx"
+            ),
             models.Index(fields=["-source_date", "id"], name="evidence_source_date_idx"),  # default order
         ]
         constraints = [
@@ -425,6 +432,9 @@ class Relationship(Reviewed):
         indexes = [
             models.Index(fields=["source", "review_state"], name="relationship_source_idx"),
             models.Index(fields=["target", "review_state"], name="relationship_target_idx"),
+            models.Index(
+                fields=["review_state", "submitted_at", "id"], include=["submitted_by"], name="relationship_queue_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

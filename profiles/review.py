@@ -11,12 +11,9 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
@@ -95,18 +92,8 @@ def awaiting_review(user, model):
 
 
 def review_queue(user, model):
-    """The moderation queue: `awaiting_review`, oldest submission first."""
-    return with_submitted_at(awaiting_review(user, model)).order_by("submitted_at", "pk")
-
-
-def with_submitted_at(queryset):
-    """Annotate `submitted_at`: when each item last entered review (a resubmission restarts its age)."""
-    records = ReviewRecord.objects.filter(
-        content_type=ContentType.objects.get_for_model(queryset.model),
-        object_id=OuterRef("pk"),
-        to_state=ReviewState.SUBMITTED,
-    ).order_by("-created_at", "-pk")
-    return queryset.annotate(submitted_at=Coalesce(Subquery(records.values("created_at")[:1]), F("created_at")))
+    """The moderation queue: `awaiting_review`, oldest submission first (indexed on submitted_at)."""
+    return awaiting_review(user, model).order_by("submitted_at", "pk")
 
 
 def is_own_item(item, user) -> bool:
@@ -182,6 +169,8 @@ def transition(item, *, to_state: str, actor, note: str = ""):
         current.reviewed_at = now
         current.review_note = note
     current.review_state = to_state
+    if to_state == ReviewState.SUBMITTED:
+        current.submitted_at = now  # back in the queue: its age starts again
     current._change_reason = f"review: {from_state} → {to_state}"
     current.save()
     ReviewRecord.objects.create(
@@ -223,6 +212,7 @@ def resubmit(item, *, actor, note: str = ""):
 def record_submission(item, *, actor):
     """A new item enters review: stamp the submitter and open its record."""
     item.review_state = ReviewState.SUBMITTED
+    item.submitted_at = timezone.now()
     if item.submitted_by_id is None:
         item.submitted_by = actor
     item.full_clean()
