@@ -206,6 +206,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Sessions are read from the shared cache and written through to the database: a cache read
+# instead of a query on every signed-in request, and nothing lost if the cache is flushed.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
