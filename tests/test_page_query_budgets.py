@@ -27,13 +27,12 @@ def _uncached_facet_counts(settings):
 
 SIZES = [1, 200]
 
-#: Profile page, anonymous: the profile, then one query per list (sectors, also-read links, timeline,
-#: sources, watchpoints, briefings, FAQ, dependencies). A Strategic Circle member adds the user (the
-#: session comes from the cache: cached_db), their level, two guardian look-ups (user and group grants) for the
-#: briefings locked to them, and
-#: whether they follow the profile; staff add the user, whether they follow it and the tiers of
-#: the "view as" switch (plus the chosen tier with ?as_tier=). Signed-in non-staff readers add one
-#: query for their per-briefing grants, which are part of the page fragments' cache key.
+#: Profile page, cold, anonymous: the profile, then one query per list (sectors, also-read links,
+#: timeline, sources, watchpoints, briefings, FAQ, dependencies). A Strategic Circle member adds the
+#: user (the session comes from the cache), their level, their per-briefing grants (part of the
+#: fragments' cache key), two guardian look-ups for the briefings locked to them, and whether they
+#: follow the profile; staff add the user, whether they follow it and the tiers of the "view as"
+#: switch (plus the chosen tier with ?as_tier=).
 PROFILE_BUDGET = {"anonymous": 9, "member": 15, "alliance": 13, "staff": 12, "staff_as_tier": 13}
 #: Directory: sectors, facet counts (2), result count (with a text query on PostgreSQL: count and the
 #: ranked ids of the first pages, one query), the page, the page's sectors; signed in: user and level.
