@@ -15,6 +15,7 @@ from django.utils.text import slugify
 
 from membership.models import Tier
 from profiles.cache import bump_content_version
+from profiles.demo_data import SECTORS
 from profiles.models import (
     EvidenceItem,
     Institution,
@@ -33,16 +34,6 @@ WORDS = [
     "market", "capacity", "grid", "campus",
 ]
 PUBLISHERS = ["Reuters", "Financial Times", "Light Reading", "DCD", "TeleGeography", "The Register", "Bloomberg"]
-SECTORS = [
-    ("AI compute", "ai-compute"),
-    ("Data centres", "data-centres"),
-    ("Subsea cables", "subsea-cables"),
-    ("Internet exchanges", "internet-exchanges"),
-    ("Domain names", "domain-names"),
-    ("Cloud", "cloud"),
-    ("Standards", "standards"),
-    ("Regulation", "regulation"),
-]
 
 
 def _vocabulary(size: int = 4000, seed: int = 7):
