@@ -370,10 +370,6 @@ def granted_object_pks(reader: Reader, model) -> tuple:
 class GatedQuerySet(models.QuerySet):
     """Queryset base for tiered models; subclasses keep their own named reads."""
 
-    def granted_to(self, user_or_reader):
-        """Rows opened to this reader by a per-object grant (not by their level)."""
-        return self.filter(granted_q(self.model, reader_for(user_or_reader)))
-
     def visible_to(self, user_or_reader):
         reader = reader_for(user_or_reader)
         if reader.sees_everything:

@@ -32,10 +32,6 @@ class Node:
     y: float = 0.0
     angle: float = 0.0
 
-    @property
-    def short_name(self):
-        return self.name if len(self.name) <= 28 else self.name[:26] + "…"
-
 
 @dataclass
 class Edge:
