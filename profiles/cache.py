@@ -70,26 +70,25 @@ def next_publication_at() -> float:
     return upcoming.timestamp() if upcoming else _NO_SCHEDULE
 
 
-def _lookup(page_key: str):
-    """(current version, stored page entry or None) in one cache round trip.
+def versioned_get_many(keys: list[str]) -> tuple[int, dict]:
+    """The current content version and the entries of `keys` rendered under it, in one round trip.
 
-    Page entries carry the version they were rendered under, and the schedule mark carries the
-    version it was computed for, so one `get_many` answers everything a cache hit needs. A
-    scheduled profile whose time has come bumps the version, which retires every stored page.
+    Entries are stored as (version, payload) and the schedule mark carries the version it was
+    computed for, so one `get_many` answers everything a hit needs. A scheduled profile whose time
+    has come bumps the version, which retires every stored page and fragment at once.
     """
-    found = cache.get_many([VERSION_KEY, SCHEDULE_KEY, page_key])
-    version = found.get(VERSION_KEY)
+    found = cache.get_many([VERSION_KEY, SCHEDULE_KEY, *keys])
+    version = found.pop(VERSION_KEY, None)
     if version is None:
         version = content_version()
-    schedule = found.get(SCHEDULE_KEY)
+    schedule = found.pop(SCHEDULE_KEY, None)
     if schedule is None or schedule[0] != version:
         schedule = (version, next_publication_at())
         cache.set(SCHEDULE_KEY, schedule, timeout=PAGE_TIMEOUT)
     if schedule[1] and time.time() >= schedule[1]:
         bump_content_version()
-        return content_version(), None
-    entry = found.get(page_key)
-    return version, (entry if entry is not None and entry[0] == version else None)
+        return content_version(), {}
+    return version, {key: entry[1] for key, entry in found.items() if entry[0] == version}
 
 
 def _is_shareable(request) -> bool:
@@ -117,9 +116,10 @@ def cache_anonymous_page(view):
         if not _is_shareable(request):
             return view(request, *args, **kwargs)
         key = _key(request)
-        version, hit = _lookup(key)
+        version, found = versioned_get_many([key])
+        hit = found.get(key)
         if hit is not None:
-            _version, status, content_type, content = hit
+            status, content_type, content = hit
             response = HttpResponse(content, content_type=content_type, status=status)
             response["X-Page-Cache"] = "hit"
         else:
@@ -127,7 +127,7 @@ def cache_anonymous_page(view):
             if hasattr(response, "render") and callable(response.render):
                 response = response.render()
             if response.status_code == 200 and not response.cookies and not response.streaming:
-                entry = (version, response.status_code, response["Content-Type"], response.content)
+                entry = (version, (response.status_code, response["Content-Type"], response.content))
                 cache.set(key, entry, PAGE_TIMEOUT)
                 response["X-Page-Cache"] = "miss"
             else:
@@ -142,19 +142,6 @@ def cache_anonymous_page(view):
 # --- fragments of reader-dependent pages --------------------------------------------------------
 
 FRAGMENT_TIMEOUT = 60 * 60
-
-
-def fragment_lookup(keys: list[str]) -> tuple[int, dict[str, str]]:
-    """The content version and the stored fragments still valid under it, in one round trip.
-
-    Fragment entries carry the version they were rendered under (like page entries), so their
-    keys need not contain it and the version is read in the same `get_many`.
-    """
-    found = cache.get_many([VERSION_KEY, *keys])
-    version = found.pop(VERSION_KEY, None)
-    if version is None:
-        return content_version(), {}
-    return version, {key: entry[1] for key, entry in found.items() if entry[0] == version}
 
 
 def store_fragment(key: str, version: int, html: str, timeout: int = FRAGMENT_TIMEOUT) -> None:

@@ -21,7 +21,7 @@ from membership.gating import Reader, granted_object_pks, split
 from membership.models import Tier
 
 from . import facets, search, watch
-from .cache import fragment_lookup
+from .cache import versioned_get_many
 from .citations import CitationContext
 from .graph import DependencySummary, Edge, Graph, Node, dependency_summary
 from .markdown import split_lines
@@ -115,7 +115,7 @@ def profile_fragment_keys(institution: Institution, reader: Reader, request) -> 
     else:
         variant += ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:16]
     keys = {"head": f"{base}:head", "top": f"{base}:top:{variant}", "body": f"{base}:body:{variant}"}
-    version, found = fragment_lookup(list(keys.values()))
+    version, found = versioned_get_many(list(keys.values()))
     return FragmentKeys(**{name: Fragment(key, version, found.get(key)) for name, key in keys.items()})
 
 

@@ -168,3 +168,19 @@ def test_content_version_moves_again_when_the_transaction_commits(django_capture
         during = page_cache.content_version()
     assert page_cache.content_version() == during + 1
     assert [c for c in callbacks if c is page_cache._bump] == [page_cache._bump]
+
+
+def test_member_fragments_retire_when_a_scheduled_profile_comes_due(settings, member_factory):
+    """A cached profile body hides its 'Also read' link to a scheduled profile until it goes live."""
+    from .factories import RelatedLinkFactory
+
+    settings.BTW_FRAGMENT_CACHE_TIMEOUT = 300
+    soon = InstitutionFactory(name="Soon Live Registry", published_at=timezone.now() + datetime.timedelta(hours=1))
+    page = InstitutionFactory()
+    RelatedLinkFactory(institution=page, target=soon, url="", title="")
+    member = Client()
+    member.force_login(member_factory())
+    assert b"Soon Live Registry" not in member.get(page.get_absolute_url()).content
+    Institution.objects.filter(pk=soon.pk).update(published_at=timezone.now() - datetime.timedelta(seconds=1))
+    page_cache.cache.set(page_cache.SCHEDULE_KEY, (page_cache.content_version(), 1.0))  # the mark says: due
+    assert b"Soon Live Registry" in member.get(page.get_absolute_url()).content
