@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from django.contrib.auth import get_user_model
 from django.db import models
@@ -84,19 +84,16 @@ class Reader:
             return "unverified"
         return "registered"
 
-    @cached_property
-    def guardian_checker(self):
-        from guardian.core import ObjectPermissionChecker
-
-        return ObjectPermissionChecker(self.user)
-
 
 def _resolve(user) -> Reader:
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", True):
         return Reader(user=user)
     if user.is_staff or user.is_superuser:
         return Reader(user=user, level=STAFF_LEVEL, is_staff=True, email_verified=True)
-    level, verified, pending_since = _reader_row(user.pk)
+    # Loaded with the user by the authentication backends (membership.backends) on a request;
+    # read now for a user loaded any other way.
+    row = getattr(user, "_btw_reader_row", None) or _reader_row(user.pk)
+    level, verified, pending_since = row
     return Reader(
         user=user,
         level=level or 0,
@@ -106,44 +103,54 @@ def _resolve(user) -> Reader:
     )
 
 
-_READER_SQL = """
-SELECT
+#: The reader's level, verified e-mail and oldest open application, as columns about the user row `u`.
+_READER_COLUMNS = """
   (SELECT t.level FROM {membership} m JOIN {tier} t ON t.id = m.tier_id
-    WHERE m.user_id = %s AND m.status = %s AND (m.ends_at IS NULL OR m.ends_at > %s)
-    ORDER BY t.level DESC LIMIT 1),
-  EXISTS (SELECT 1 FROM {email} e WHERE e.user_id = %s AND e.verified = %s),
-  (SELECT a.created_at FROM {application} a WHERE a.user_id = %s AND a.state = %s
-    ORDER BY a.created_at LIMIT 1)
+    WHERE m.user_id = u.id AND m.status = %s AND (m.ends_at IS NULL OR m.ends_at > %s)
+    ORDER BY t.level DESC LIMIT 1) AS btw_level,
+  EXISTS (SELECT 1 FROM {email} e WHERE e.user_id = u.id AND e.verified = %s) AS btw_verified,
+  (SELECT a.created_at FROM {application} a WHERE a.user_id = u.id AND a.state = %s
+    ORDER BY a.created_at LIMIT 1) AS btw_pending_since
 """
 
 
-def _reader_row(user_pk):
-    """Level, verified e-mail and open application in one plain query, on every request.
+def reader_query(user_pk, *, user_columns: str = "") -> tuple[str, list]:
+    """SQL and parameters selecting one user's reader columns (btw_level, btw_verified,
+    btw_pending_since), after `user_columns` of the user row `u` when given (e.g. "u.*,").
 
-    Read fresh each time (never cached across requests), so lapsing or revoking a membership
+    Read fresh on every request (never cached across requests), so lapsing or revoking a membership
     locks its content on the member's very next page. Plain SQL because this runs on every
     signed-in page and the ORM's query compilation cost more than the query itself.
     """
     from allauth.account.models import EmailAddress
-    from django.db import connection
 
-    sql = _READER_SQL.format(
+    columns = _READER_COLUMNS.format(
         membership=Membership._meta.db_table,
         tier=Tier._meta.db_table,
         email=EmailAddress._meta.db_table,
         application=Application._meta.db_table,
     )
-    params = [
-        user_pk, Membership.Status.ACTIVE, timezone.now(), user_pk, True, user_pk, Application.State.PENDING,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        level, verified, pending_since = cursor.fetchone()
+    sql = f"SELECT {user_columns}{columns} FROM {get_user_model()._meta.db_table} u WHERE u.id = %s"  # noqa: S608
+    return sql, [Membership.Status.ACTIVE, timezone.now(), True, Application.State.PENDING, user_pk]
+
+
+def reader_row(level, verified, pending_since) -> tuple:
+    """The reader columns as Python values, whichever database returned them."""
     if isinstance(pending_since, str):  # SQLite may return text for a raw datetime column…
         pending_since = parse_datetime(pending_since)
     if pending_since is not None and timezone.is_naive(pending_since):  # …or a naive UTC datetime
         pending_since = timezone.make_aware(pending_since, datetime.UTC)
-    return level, verified, pending_since
+    return level, bool(verified), pending_since
+
+
+def _reader_row(user_pk) -> tuple:
+    from django.db import connection
+
+    sql, params = reader_query(user_pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    return reader_row(*found) if found else (None, False, None)
 
 
 def reader_for(user_or_reader) -> Reader:
@@ -160,9 +167,11 @@ def reader_for(user_or_reader) -> Reader:
 
 
 def forget_reader(user) -> None:
-    """Drop a user's cached Reader, after a service changed their memberships."""
-    with contextlib.suppress(AttributeError):
-        del user._btw_reader
+    """Drop a user's cached Reader (and the reader row loaded with the user), after a service changed
+    their memberships: the next question reads them afresh."""
+    for attr in ("_btw_reader", "_btw_reader_row"):
+        with contextlib.suppress(AttributeError):
+            delattr(user, attr)
 
 
 def reader_for_request(request) -> Reader:
@@ -207,13 +216,10 @@ def _grants_apply(reader: Reader) -> bool:
     )
 
 
-def _holds_object_permission(reader: Reader, obj, permission: str | None) -> bool:
-    if not permission or not _grants_apply(reader):
-        return False
-    # Object-level grants only (guardian's checker ignores global model permissions, which
-    # analysts hold for the admin). Superusers never get here: they see everything, and a
-    # staff preview skips grants altogether.
-    return reader.guardian_checker.has_perm(permission, obj)
+def _holds_object_permission(reader: Reader, obj) -> bool:
+    # Object-level grants only (not the global model permissions analysts hold for the admin).
+    # Superusers never get here: they see everything, and a staff preview skips grants altogether.
+    return obj.pk in granted_object_pks(reader, type(obj))
 
 
 def can_view(user_or_reader, obj) -> bool:
@@ -223,7 +229,7 @@ def can_view(user_or_reader, obj) -> bool:
         return True
     if reader.level >= required_level(obj):
         return True
-    return _holds_object_permission(reader, obj, getattr(obj, "gate_object_permission", None))
+    return _holds_object_permission(reader, obj)
 
 
 @dataclass(frozen=True)
@@ -266,27 +272,17 @@ def split(user_or_reader, objects, *, title_attr=_DEFAULT):
     A locked block's title comes from `title_attr` (default: the model's `gate_title_attr`,
     else `"title"`); pass `title_attr=None` for objects whose every field is members-only
     (an evidence item's title is part of what is gated) to get a generic title instead.
-    Tiers and guardian permissions for the whole list are fetched in one go before the loop.
+    Tiers for the whole list are fetched in one go before the loop; the reader's grants once per
+    request and model (`granted_object_pks`).
     """
     reader = reader_for(user_or_reader)
     objects = list(objects)
     _load_tiers(objects)
     if reader.sees_everything:
         return objects
-    locked = [o for o in objects if reader.level < required_level(o)]
-    if locked and _grants_apply(reader):
-        by_model: dict[type, list] = {}
-        for obj in locked:
-            if getattr(obj, "gate_object_permission", None):
-                by_model.setdefault(type(obj), []).append(obj)
-        for same_model in by_model.values():
-            reader.guardian_checker.prefetch_perms(same_model)
-    locked_ids = {(type(o), o.pk) for o in locked}
     out = []
     for obj in objects:
-        if (type(obj), obj.pk) in locked_ids and not _holds_object_permission(
-            reader, obj, getattr(obj, "gate_object_permission", None)
-        ):
+        if reader.level < required_level(obj) and not _holds_object_permission(reader, obj):
             out.append(
                 LockedBlock(
                     pk=obj.pk,
@@ -339,32 +335,51 @@ def granted_q(model, reader: Reader) -> Q:
 
 
 def granted_object_pks(reader: Reader, model) -> tuple:
-    """Every row of `model` this reader holds its object permission on (user or group grant).
+    """Every row of `model` this reader holds its object permission on (user or group grant), sorted.
 
-    One plain query for cache keys of rendered pages: the same grants `granted_q` filters by.
+    The same grants `granted_q` filters by, read once per reader (a reader lives one request) and
+    model: one plain query serves the cache keys of rendered pages and every `split` and `can_view`.
     """
     permission = getattr(model, "gate_object_permission", None)
     if not permission or not _grants_apply(reader):
         return ()
-    from django.contrib.auth.models import Permission
+    key = ("granted", model._meta.label)
+    if key not in reader._perm_cache:
+        reader._perm_cache[key] = _read_granted_pks(reader, model, permission)
+    return reader._perm_cache[key]
+
+
+def _read_granted_pks(reader: Reader, model, permission: str) -> tuple:
+    sql = _granted_pks_sql(model)
+    if sql is None:  # generic guardian tables: through the ORM
+        return tuple(sorted(model.objects.filter(granted_q(model, reader)).values_list("pk", flat=True)))
     from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [reader.user.pk, permission, reader.user.pk, permission])
+        return tuple(sorted(row[0] for row in cursor.fetchall()))
+
+
+@functools.cache
+def _granted_pks_sql(model) -> str | None:
+    """The grants query of a model with direct-FK guardian tables (None for generic ones), built
+    once per process: finding the tables walks the model's relations."""
+    from django.contrib.auth.models import Permission
     from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
-    user_table = get_user_obj_perms_model(model)._meta.db_table
-    group_table = get_group_obj_perms_model(model)._meta.db_table
-    sql = f"""
-        SELECT u.content_object_id FROM {user_table} u
+    user_model, group_model = get_user_obj_perms_model(model), get_group_obj_perms_model(model)
+    if user_model.objects.is_generic() or group_model.objects.is_generic():
+        return None
+    return f"""
+        SELECT u.content_object_id FROM {user_model._meta.db_table} u
           JOIN {Permission._meta.db_table} p ON p.id = u.permission_id
          WHERE u.user_id = %s AND p.codename = %s
         UNION
-        SELECT g.content_object_id FROM {group_table} g
+        SELECT g.content_object_id FROM {group_model._meta.db_table} g
           JOIN {Permission._meta.db_table} p ON p.id = g.permission_id
           JOIN {get_user_model().groups.through._meta.db_table} ug ON ug.group_id = g.group_id
          WHERE ug.user_id = %s AND p.codename = %s
     """  # noqa: S608 - table names come from model metadata, values are parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [reader.user.pk, permission, reader.user.pk, permission])
-        return tuple(sorted(row[0] for row in cursor.fetchall()))
 
 
 class GatedQuerySet(models.QuerySet):

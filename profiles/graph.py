@@ -1,8 +1,8 @@
 """The dependency map: approved relationships around one institution, up to two hops.
 
 Only approved relationships between *published* profiles are drawn. Each hop is fetched with
-one capped query (plus one count for the "and N more" line), so the page costs the same few
-queries however large the graph is. Layout is computed here, server-side, as plain numbers
+one capped query, which also counts the ties it leaves out (the "and N more" line), so the page
+costs the same few queries however large the graph is. Layout is computed here, server-side, as plain numbers
 that the template turns into an inline SVG: no script, no external library.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Count, Q, Window
 from django.utils import timezone
 
 from .models import Institution, Relationship
@@ -69,16 +69,17 @@ def _published_ends(at) -> Q:
     )
 
 
+#: What maps and summaries show of a tie and of each of its ends (the only fields they load).
+TIE_FIELDS = ("id", "kind", "description", "since", "source", "target")
+TIE_END_FIELDS = ("id", "name", "slug", "type")
+
+
 def _public_relationships(at):
     return (
         Relationship.objects.approved()
         .filter(_published_ends(at))
         .select_related("source", "target")
-        .only(
-            "pk", "kind", "description", "since", "source_id", "target_id",
-            "source__id", "source__name", "source__slug", "source__type",
-            "target__id", "target__name", "target__slug", "target__type",
-        )
+        .only(*TIE_FIELDS, *(f"{end}__{f}" for end in ("source", "target") for f in TIE_END_FIELDS))
         .order_by("kind", "pk")
     )
 
@@ -96,11 +97,11 @@ def neighbourhood(institution: Institution, *, cap: int = FANOUT_CAP, at=None) -
     frontier = [center.pk]
     for hop in (1, 2):
         touching = Q(source_id__in=frontier) | Q(target_id__in=frontier)
+        # Each row also carries how many ties matched in all (a window count): no second query.
         candidates = _public_relationships(at).filter(touching).exclude(pk__in=seen_edges)
-        rows = list(candidates[: cap + 1])
-        if len(rows) > cap:
-            graph.more[hop] = candidates.count() - cap
-            rows = rows[:cap]
+        rows = list(candidates.annotate(matched=Window(Count("pk")))[:cap])
+        if rows and rows[0].matched > cap:
+            graph.more[hop] = rows[0].matched - cap
         next_frontier = []
         for rel in rows:
             seen_edges.add(rel.pk)
@@ -155,21 +156,31 @@ class DependencySummary:
     depended_on_by: list[Institution]
 
 
-def dependency_summary(institution: Institution, *, cap: int = FANOUT_CAP, at=None) -> DependencySummary:
-    """Who this institution depends on and who depends on it (approved, published), in one query.
+def dependency_rows(institution: Institution, *, cap: int = FANOUT_CAP, at=None):
+    """The approved dependency ties of an institution, both ways, between published profiles:
+    what `summarise_dependencies` reads (at most `cap` each way)."""
+    at = at or timezone.now()
+    kinds = [Relationship.Kind.DEPENDS_ON, Relationship.Kind.SUPPLIER]
+    return _public_relationships(at).filter(Q(source=institution) | Q(target=institution), kind__in=kinds)[: cap * 2]
+
+
+def summarise_dependencies(institution: Institution, rows, *, cap: int = FANOUT_CAP) -> DependencySummary:
+    """Who this institution depends on and who depends on it, from `dependency_rows`.
 
     "A depends on B" and "B is a supplier to A" both mean A depends on B.
     """
-    at = at or timezone.now()
-    DEP, SUP = Relationship.Kind.DEPENDS_ON, Relationship.Kind.SUPPLIER
-    rows = _public_relationships(at).filter(
-        Q(source=institution) | Q(target=institution), kind__in=[DEP, SUP]
-    )[: cap * 2]
     depends_on, depended_on_by = [], []
     for rel in rows:
-        upstream, downstream = (rel.target, rel.source) if rel.kind == DEP else (rel.source, rel.target)
+        upstream, downstream = (
+            (rel.target, rel.source) if rel.kind == Relationship.Kind.DEPENDS_ON else (rel.source, rel.target)
+        )
         if downstream.pk == institution.pk:
             depends_on.append(upstream)
         else:
             depended_on_by.append(downstream)
     return DependencySummary(depends_on[:cap], depended_on_by[:cap])
+
+
+def dependency_summary(institution: Institution, *, cap: int = FANOUT_CAP, at=None) -> DependencySummary:
+    """Who this institution depends on and who depends on it (approved, published), in one query."""
+    return summarise_dependencies(institution, dependency_rows(institution, cap=cap, at=at), cap=cap)

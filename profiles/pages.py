@@ -13,26 +13,37 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.db.models import Prefetch, Q, prefetch_related_objects
+from django.conf import settings
+from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from btwprofiles.json_lists import Rows, fetch_lists
 from membership.gating import Reader, granted_object_pks, split
 from membership.models import Tier
 
 from . import facets, search, watch
-from .cache import versioned_get_many
+from .cache import FRAGMENT_TIMEOUT, store_fragment, versioned_get_many
 from .citations import CitationContext
-from .graph import DependencySummary, Edge, Graph, Node, dependency_summary
+from .graph import (
+    TIE_END_FIELDS,
+    TIE_FIELDS,
+    DependencySummary,
+    Edge,
+    Graph,
+    Node,
+    dependency_rows,
+    summarise_dependencies,
+)
 from .markdown import split_lines
 from .models import (
     Briefing,
     EvidenceItem,
     FAQItem,
-    Follow,
     Institution,
     RelatedLink,
     Relationship,
+    Sector,
     TimelineEvent,
     Watchpoint,
 )
@@ -98,51 +109,90 @@ class FragmentKeys:
     body: Fragment = Fragment()
 
 
-def profile_fragment_keys(institution: Institution, reader: Reader, request) -> FragmentKeys:
-    """Render the profile once per content version and reader variant, not once per request.
+@dataclass(frozen=True)
+class ProfileLookup:
+    """What the cache holds for one profile page and reader: the profile's row (None on a miss)
+    and the page's fragments for this reader's variant."""
 
-    The variant is everything the fragments show differently: the reader's level and state
-    (which blocks open, which call to action), the briefings granted to them one by one, and for
-    anonymous readers the path (their sign-in links return to it). Staff previews are never cached.
-    All three fragments and the content version are read in one cache round trip.
+    institution: Institution | None
+    fragments: FragmentKeys
+    record_key: str
+    version: int
+
+    def remember(self, institution: Institution) -> None:
+        """Store the profile's row under the version it was read in, for every reader after."""
+        timeout = profile_cache_timeout()
+        if timeout:
+            store_fragment(self.record_key, self.version, institution, timeout)
+
+
+def profile_cache_timeout() -> int:
+    """Seconds a profile's row and fragments stay cached; 0 turns the profile page's caching off."""
+    return getattr(settings, "BTW_FRAGMENT_CACHE_TIMEOUT", FRAGMENT_TIMEOUT)
+
+
+def profile_lookup(slug: str, reader: Reader, request) -> ProfileLookup:
+    """Render a profile once per content version and reader variant, not once per request.
+
+    Everything a cached page needs comes back in one cache round trip: the content version, the
+    profile's row (any status: the view decides who may open it) and its three fragments. The
+    variant is everything the fragments show differently: the reader's level and state (which
+    blocks open, which call to action), the briefings granted to them one by one, and for anonymous
+    readers the path (their sign-in links return to it). Staff previews never use fragments.
     """
-    if reader.is_staff:
-        return FragmentKeys()
-    base = f"btw:profile:{institution.pk}"
-    variant = f"{reader.level}:{reader.state}"
-    if reader.is_authenticated:
-        variant += ":g" + ",".join(str(pk) for pk in granted_object_pks(reader, Briefing))
+    base = f"btw:profile:{slug}"
+    keys = {"record": f"{base}:record"}
+    if not reader.is_staff:
+        variant = f"{reader.level}:{reader.state}"
+        if reader.is_authenticated:
+            variant += ":g" + ",".join(str(pk) for pk in granted_object_pks(reader, Briefing))
+        else:
+            variant += ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:16]
+        keys |= {"head": f"{base}:head", "top": f"{base}:top:{variant}", "body": f"{base}:body:{variant}"}
+    if not profile_cache_timeout():
+        version, found = 0, {}
     else:
-        variant += ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:16]
-    keys = {"head": f"{base}:head", "top": f"{base}:top:{variant}", "body": f"{base}:body:{variant}"}
-    version, found = versioned_get_many(list(keys.values()))
-    return FragmentKeys(**{name: Fragment(key, version, found.get(key)) for name, key in keys.items()})
+        version, found = versioned_get_many(list(keys.values()))
+    fragments = {
+        name: Fragment(key, version, found.get(key)) for name, key in keys.items() if name != "record"
+    }
+    return ProfileLookup(found.get(keys["record"]), FragmentKeys(**fragments), keys["record"], version)
 
 
-def with_profile_prefetches(institution: Institution, reader: Reader) -> Institution:
-    prefetch_related_objects([institution], *profile_prefetches(reader))
+#: What the page shows of another profile it links to ("Also read").
+LINK_TARGET_FIELDS = ("id", "name", "slug", "status", "published_at")
+
+
+def with_profile_lists(institution: Institution, reader: Reader) -> Institution:
+    """Everything the profile page lists, as `page_*` attributes, in one query whatever the lengths.
+
+    Each list is the queryset a prefetch would run (the reader's sources through the gate, open
+    watchpoints, ...); `json_lists.fetch_lists` sends them to the database as one SELECT.
+    """
+    at = timezone.now()
+    lists = fetch_lists(
+        sectors=Rows(Sector.objects.filter(institutions=institution)),
+        links=Rows(
+            RelatedLink.objects.filter(institution=institution),
+            related={"target": LINK_TARGET_FIELDS},
+        ),
+        timeline=Rows(TimelineEvent.objects.filter(institution=institution)),
+        sources=Rows(
+            EvidenceItem.objects.public_for(reader).filter(institution=institution),
+            related={"required_tier": None},
+        ),
+        watchpoints=Rows(Watchpoint.objects.open().filter(institution=institution), related={"required_tier": None}),
+        briefings=Rows(Briefing.objects.filter(institution=institution), related={"required_tier": None}),
+        faqs=Rows(FAQItem.objects.filter(institution=institution)),
+        dependencies=Rows(
+            dependency_rows(institution, at=at),
+            fields=TIE_FIELDS,
+            related={"source": TIE_END_FIELDS, "target": TIE_END_FIELDS},
+        ),
+    )
+    for name, rows in lists.items():
+        setattr(institution, f"page_{name}", rows)
     return institution
-
-
-def profile_prefetches(reader: Reader) -> list:
-    """Everything the profile page lists, one query per list whatever its length."""
-    return [
-        "sectors",
-        Prefetch("related_links", queryset=RelatedLink.objects.select_related("target"), to_attr="page_links"),
-        Prefetch("timeline", queryset=TimelineEvent.objects.all(), to_attr="page_timeline"),
-        Prefetch(
-            "evidence",
-            queryset=EvidenceItem.objects.public_for(reader).select_related("required_tier"),
-            to_attr="page_sources",
-        ),
-        Prefetch(
-            "watchpoints",
-            queryset=Watchpoint.objects.open().select_related("required_tier"),
-            to_attr="page_watchpoints",
-        ),
-        Prefetch("briefings", queryset=Briefing.objects.select_related("required_tier"), to_attr="page_briefings"),
-        Prefetch("faqs", queryset=FAQItem.objects.all(), to_attr="page_faqs"),
-    ]
 
 
 @dataclass(frozen=True)
@@ -184,6 +234,7 @@ class ProfilePage:
     institution: Institution
     reader: Reader
     key_points: list[str] = field(default_factory=list)
+    sectors: list[Sector] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
     also_read: list[AlsoRead] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
@@ -257,7 +308,7 @@ def connections_for(reader: Reader, institution: Institution, *, cap: int = MAP_
 
 
 def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
-    """Assemble the page from an institution fetched with `profile_prefetches(reader)`."""
+    """Assemble the page from an institution whose lists `with_profile_lists(institution, reader)` loaded."""
     sources = list(institution.page_sources)
     visible_sources = {item.pk: item for item in sources}
     page = ProfilePage(
@@ -265,6 +316,7 @@ def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
         reader=reader,
         key_points=split_lines(institution.key_points),
         caveats=split_lines(institution.caveats),
+        sectors=institution.page_sectors,
         also_read=also_read_links(reader, institution.page_links),
         # Timeline entries and watchpoints cite evidence only when it is among this reader's sources.
         timeline=[TimelineEntry(e, visible_sources.get(e.evidence_id)) for e in institution.page_timeline],
@@ -274,8 +326,8 @@ def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
             w if getattr(w, "locked", False) else WatchpointEntry(w, visible_sources.get(w.evidence_id))
             for w in split(reader, institution.page_watchpoints)
         ],
-        faqs=list(institution.page_faqs),
-        dependencies=dependency_summary(institution),
+        faqs=institution.page_faqs,
+        dependencies=summarise_dependencies(institution, institution.page_dependencies),
         citations=CitationContext(sources),
     )
     i = institution
@@ -485,7 +537,7 @@ def follow_control(user, institution: Institution) -> FollowControl | None:
         return FollowControl("anonymous")
     if not watch.may_follow(user):
         return FollowControl("registered")
-    return FollowControl("member", Follow.objects.filter(user=user, institution=institution).exists())
+    return FollowControl("member", watch.is_following(user, institution))
 
 
 # ---------------------------------------------------------------------------------------------
