@@ -144,5 +144,7 @@ def cache_anonymous_page(view):
 FRAGMENT_TIMEOUT = 60 * 60
 
 
-def store_fragment(key: str, version: int, html: str, timeout: int = FRAGMENT_TIMEOUT) -> None:
-    cache.set(key, (version, html), timeout)
+def store_fragment(key: str, version: int, payload, timeout: int = FRAGMENT_TIMEOUT) -> None:
+    """Keep a rendered fragment (or a row a page is built from) under the content version it was
+    read in: `versioned_get_many` returns it only while that version is current."""
+    cache.set(key, (version, payload), timeout)

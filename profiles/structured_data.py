@@ -21,21 +21,24 @@ _JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
 
 
 def description(institution) -> str:
-    return Truncator(" ".join(institution.dek.split())).chars(DESCRIPTION_CHARS)
+    """The dek on one line, cut to DESCRIPTION_CHARS with an ellipsis (only a long dek needs cutting)."""
+    text = " ".join(institution.dek.split())
+    return text if len(text) <= DESCRIPTION_CHARS else Truncator(text).chars(DESCRIPTION_CHARS)
 
 
 def link_preview(institution, request, *, site_name: str) -> dict:
     """The values of the page's <title>, description, canonical, OpenGraph and Twitter tags."""
     url = request.build_absolute_uri(institution.get_absolute_url())
     title = f"{institution.name} — {site_name}"
+    summary = description(institution)
     return {
         "title": title,
-        "description": description(institution),
+        "description": summary,
         "canonical": url,
         "og": {
             "og:type": "article",
             "og:title": institution.name,
-            "og:description": description(institution),
+            "og:description": summary,
             "og:url": url,
             "og:site_name": site_name,
             "article:modified_time": institution.last_updated.isoformat() if institution.last_updated else "",
@@ -43,7 +46,7 @@ def link_preview(institution, request, *, site_name: str) -> dict:
         "twitter": {
             "twitter:card": "summary",
             "twitter:title": institution.name,
-            "twitter:description": description(institution),
+            "twitter:description": summary,
         },
     }
 

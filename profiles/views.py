@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpResponse, HttpResponseServerError, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.urls import reverse
@@ -39,12 +39,18 @@ class ProfileQuerysetMixin(ReaderMixin):
 
     staff_preview = True
 
+    @property
+    def previews(self) -> bool:
+        return self.staff_preview and self.reader.is_staff
+
     def get_queryset(self):
         # The stored search vector is for the database's own use: no page needs it in memory.
         queryset = Institution.objects.defer("search_vector")
-        if self.staff_preview and self.reader.is_staff:
-            return queryset
-        return queryset.published()
+        return queryset if self.previews else queryset.published()
+
+    def may_open(self, institution) -> bool:
+        """The same rule as `get_queryset`, for a profile already in hand (read from a cache)."""
+        return self.previews or institution.is_published()
 
 
 class HomeView(ProfileQuerysetMixin, TemplateView):
@@ -125,17 +131,30 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
     template_name = "profiles/institution_detail.html"
     context_object_name = "institution"
 
+    def get_object(self, queryset=None):
+        """The profile's row and this reader's fragments from the cache in one round trip; the row
+        from the database (then cached for everyone) on a miss. Who may open it is decided here
+        either way, by the same rule."""
+        self.lookup = pages.profile_lookup(self.kwargs["slug"], self.reader, self.request)
+        institution = self.lookup.institution
+        if institution is None:
+            institution = super().get_object(Institution.objects.defer("search_vector"))
+            self.lookup.remember(institution)
+        if not self.may_open(institution):
+            raise Http404("No profile here")
+        return institution
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         institution, reader = self.object, self.reader
         # Built only when a fragment is not in the cache: a cached render costs no list queries.
         page = SimpleLazyObject(
-            lambda: pages.build_profile_page(pages.with_profile_prefetches(institution, reader), reader)
+            lambda: pages.build_profile_page(pages.with_profile_lists(institution, reader), reader)
         )
         site_name = settings.SITE_NAME
         link_preview = structured_data.link_preview(institution, self.request, site_name=site_name)
         context["page"] = page
-        context["fragments"] = pages.profile_fragment_keys(institution, reader, self.request)
+        context["fragments"] = self.lookup.fragments
         context["preview"] = pages.staff_preview(institution, reader)
         context["link_preview"] = link_preview
         context["canonical_url"] = link_preview["canonical"]

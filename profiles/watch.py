@@ -44,6 +44,16 @@ def may_follow(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and reader_for(user).level >= 1
 
 
+def is_following(user, institution: Institution) -> bool:
+    """Whether this user follows this profile: one plain query, asked on every member's profile page."""
+    from django.db import connection
+
+    sql = f"SELECT 1 FROM {Follow._meta.db_table} WHERE user_id = %s AND institution_id = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, institution.pk])
+        return cursor.fetchone() is not None
+
+
 @transaction.atomic
 def set_following(*, user, institution: Institution, follow: bool) -> bool:
     """Follow or unfollow a published profile; returns whether the user now follows it."""

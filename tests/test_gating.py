@@ -281,3 +281,53 @@ def test_reader_resolution_is_one_query(member_factory, django_assert_num_querie
         gating.reader_for(user)
     with django_assert_num_queries(0):
         gating.reader_for(user)
+
+
+# --- the signed-in request: user and reader row in one query (membership.backends) ------------------
+
+
+def test_signed_in_request_reads_user_and_reader_row_in_one_query(client, member_factory):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(member_factory(Tier.LEADERSHIP_ALLIANCE_SLUG))
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/membership/").status_code == 200
+    touching = [q["sql"] for q in queries if "membership_membership" in q["sql"] or '"auth_user"' in q["sql"]]
+    assert len(touching) == 1 and "auth_user" in touching[0] and "membership_membership" in touching[0]
+
+
+def test_membership_lapsing_mid_session_locks_on_the_next_request(client, member_factory):
+    briefing = BriefingFactory(body="circle-only-analysis", required_tier=tier(Tier.STRATEGIC_CIRCLE_SLUG))
+    member = member_factory(Tier.STRATEGIC_CIRCLE_SLUG)
+    client.force_login(member)
+    url = briefing.institution.get_absolute_url()
+    assert b"circle-only-analysis" in client.get(url).content
+    Membership.objects.filter(user=member).update(status=Membership.Status.LAPSED)
+    assert b"circle-only-analysis" not in client.get(url).content
+
+
+def test_deactivated_user_is_signed_out_on_the_next_request(client, member_factory):
+    member = member_factory(Tier.STRATEGIC_CIRCLE_SLUG)
+    client.force_login(member)
+    type(member).objects.filter(pk=member.pk).update(is_active=False)
+    response = client.get("/membership/")
+    assert not response.wsgi_request.user.is_authenticated
+
+
+@pytest.mark.parametrize("user_id", ["not-a-number", "999999", "", None])
+def test_session_naming_no_user_gives_no_user(user_id):
+    from membership.backends import ModelBackend
+
+    assert ModelBackend().get_user(user_id) is None
+
+
+def test_forgetting_a_reader_rereads_the_row_loaded_with_the_user(member_factory):
+    from membership.backends import ModelBackend
+
+    member = member_factory(Tier.STRATEGIC_CIRCLE_SLUG)
+    user = ModelBackend().get_user(member.pk)
+    assert gating.reader_for(user).level == 1
+    Membership.objects.filter(user=member).update(status=Membership.Status.LAPSED)
+    gating.forget_reader(user)
+    assert gating.reader_for(user).level == 0

@@ -184,3 +184,42 @@ def test_member_fragments_retire_when_a_scheduled_profile_comes_due(settings, me
     Institution.objects.filter(pk=soon.pk).update(published_at=timezone.now() - datetime.timedelta(seconds=1))
     page_cache.cache.set(page_cache.SCHEDULE_KEY, (page_cache.content_version(), 1.0))  # the mark says: due
     assert b"Soon Live Registry" in member.get(page.get_absolute_url()).content
+
+
+def test_profile_row_cached_by_a_staff_preview_stays_hidden_from_readers(client, staff_factory, member_factory):
+    """The cached row of a draft is shared, but who may open it is decided on every request."""
+    draft = InstitutionFactory(status=Institution.Status.DRAFT, name="Unreleased Exchange")
+    staff = Client()
+    staff.force_login(staff_factory())
+    assert staff.get(draft.get_absolute_url()).status_code == 200  # the row is now in the cache
+    assert client.get(draft.get_absolute_url()).status_code == 404
+    client.force_login(member_factory())
+    response = client.get(draft.get_absolute_url())
+    assert response.status_code == 404 and b"Unreleased Exchange" not in response.content
+
+
+def test_profile_row_from_the_cache_costs_no_query_and_follows_an_edit(client, member_factory):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    inst = InstitutionFactory(name="Harbour Interconnect")
+    url = inst.get_absolute_url()
+    client.force_login(member_factory())
+    client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    assert queries and not [q for q in queries if "profiles_institution" in q["sql"]]  # only reader queries
+    Institution.objects.filter(pk=inst.pk).update(name="Harbour Interconnect Group")
+    page_cache.bump_content_version()  # what every save of profile content does (profiles.apps)
+    assert b"Harbour Interconnect Group" in client.get(url).content
+
+
+def test_scheduled_profile_row_in_the_cache_opens_when_its_time_comes(client, staff_factory):
+    soon = InstitutionFactory(published_at=timezone.now() + datetime.timedelta(hours=1))
+    staff = Client()
+    staff.force_login(staff_factory())
+    assert staff.get(soon.get_absolute_url()).status_code == 200  # cached while still scheduled
+    assert client.get(soon.get_absolute_url()).status_code == 404
+    Institution.objects.filter(pk=soon.pk).update(published_at=timezone.now() - datetime.timedelta(seconds=1))
+    page_cache.cache.set(page_cache.SCHEDULE_KEY, (page_cache.content_version(), 1.0))  # the mark says: due
+    assert client.get(soon.get_absolute_url()).status_code == 200

@@ -7,9 +7,9 @@ shown to another; an empty key (staff previews) renders fresh every time.
 """
 
 from django import template
-from django.conf import settings
 
-from profiles.cache import FRAGMENT_TIMEOUT, store_fragment
+from profiles.cache import store_fragment
+from profiles.pages import profile_cache_timeout
 
 register = template.Library()
 
@@ -20,7 +20,7 @@ class CachedFragmentNode(template.Node):
 
     def render(self, context):
         fragment = self.fragment_expr.resolve(context)
-        timeout = getattr(settings, "BTW_FRAGMENT_CACHE_TIMEOUT", FRAGMENT_TIMEOUT)
+        timeout = profile_cache_timeout()
         if not fragment or not fragment.key or not timeout:
             return self.nodelist.render(context)
         if fragment.html is not None:
