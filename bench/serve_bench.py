@@ -34,7 +34,8 @@ def prepare(n: int) -> None:
 
 
 def member_cookie() -> str:
-    """A real session for a Strategic Circle member, made in-process against the bench database."""
+    """The cookies a Strategic Circle member's browser sends: a real session, made in-process against
+    the bench database, and the CSRF cookie the site set on the member's first page."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
@@ -52,7 +53,9 @@ def member_cookie() -> str:
     session[BACKEND_SESSION_KEY] = "membership.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
-    return f"sessionid={session.session_key}"
+    from django.middleware.csrf import _get_new_csrf_string
+
+    return f"sessionid={session.session_key}; csrftoken={_get_new_csrf_string()}"
 
 
 def write_static_twin(url: str) -> str:

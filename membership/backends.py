@@ -10,6 +10,8 @@ Whatever a backend refuses (inactive users) it still refuses.
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
+from django.core.exceptions import ValidationError
+from django.db import connections, router
 
 from .gating import reader_query, reader_row
 
@@ -19,13 +21,31 @@ def load_user_and_reader_row(user_id):
     User = get_user_model()
     try:
         pk = User._meta.pk.to_python(user_id)
-    except Exception:  # a tampered session may hold anything
+    except ValidationError:  # a tampered session may hold anything
         return None
-    sql, params = reader_query(pk, user_columns="u.*,")
-    user = next(iter(User._default_manager.raw(sql, params)), None)
-    if user is not None:
-        user._btw_reader_row = reader_row(user.btw_level, user.btw_verified, user.btw_pending_since)
+    if pk is None:
+        return None
+    connection = connections[router.db_for_read(User)]
+    fields = User._meta.concrete_fields
+    columns = "".join(f"u.{connection.ops.quote_name(f.column)}, " for f in fields)
+    sql, params = reader_query(pk, user_columns=columns)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [_from_db(connection, f, value) for f, value in zip(fields, row, strict=False)]
+    user = User.from_db(connection.alias, [f.attname for f in fields], values)
+    user._btw_reader_row = reader_row(*row[len(fields):])
     return user
+
+
+def _from_db(connection, field, value):
+    """A column as the ORM would give it (SQLite keeps datetimes as text, for one)."""
+    expression = field.get_col(field.model._meta.db_table)
+    for converter in connection.ops.get_db_converters(expression) + field.get_db_converters(connection):
+        value = converter(value, expression, connection)
+    return value
 
 
 class ReaderRowMixin:

@@ -43,6 +43,8 @@ class Reader:
     application_pending: bool = False
     viewing_as: Tier | None = None
     application_submitted_at: datetime.datetime | None = None
+    #: False when the reader row showed no object permission at all: their grants need no query.
+    may_hold_grants: bool = True
     _perm_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -93,13 +95,14 @@ def _resolve(user) -> Reader:
     # Loaded with the user by the authentication backends (membership.backends) on a request;
     # read now for a user loaded any other way.
     row = getattr(user, "_btw_reader_row", None) or _reader_row(user.pk)
-    level, verified, pending_since = row
+    level, verified, pending_since, may_hold_grants = row
     return Reader(
         user=user,
         level=level or 0,
         email_verified=bool(verified),
         application_pending=pending_since is not None,
         application_submitted_at=pending_since,
+        may_hold_grants=may_hold_grants,
     )
 
 
@@ -116,31 +119,58 @@ _READER_COLUMNS = """
 
 def reader_query(user_pk, *, user_columns: str = "") -> tuple[str, list]:
     """SQL and parameters selecting one user's reader columns (btw_level, btw_verified,
-    btw_pending_since), after `user_columns` of the user row `u` when given (e.g. "u.*,").
+    btw_pending_since, btw_has_grants), after `user_columns` of the user row `u` when given.
 
     Read fresh on every request (never cached across requests), so lapsing or revoking a membership
     locks its content on the member's very next page. Plain SQL because this runs on every
     signed-in page and the ORM's query compilation cost more than the query itself.
     """
+    sql = f"SELECT {user_columns}{_reader_columns()} FROM {get_user_model()._meta.db_table} u WHERE u.id = %s"  # noqa: S608
+    return sql, [Membership.Status.ACTIVE, timezone.now(), True, Application.State.PENDING, user_pk]
+
+
+@functools.cache
+def _reader_columns() -> str:
     from allauth.account.models import EmailAddress
 
-    columns = _READER_COLUMNS.format(
+    return _READER_COLUMNS.format(
         membership=Membership._meta.db_table,
         tier=Tier._meta.db_table,
         email=EmailAddress._meta.db_table,
         application=Application._meta.db_table,
-    )
-    sql = f"SELECT {user_columns}{columns} FROM {get_user_model()._meta.db_table} u WHERE u.id = %s"  # noqa: S608
-    return sql, [Membership.Status.ACTIVE, timezone.now(), True, Application.State.PENDING, user_pk]
+    ) + f",\n  {_any_grant_sql()} AS btw_has_grants"
 
 
-def reader_row(level, verified, pending_since) -> tuple:
+def _any_grant_sql() -> str:
+    """Whether the user `u` holds any object permission on any model the gate opens by permission,
+    by user or by group: when not, their grants are known to be empty without asking."""
+    from django.apps import apps
+    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
+
+    # Table names come from model metadata; nothing here is a value.
+    groups = get_user_model().groups.through._meta.db_table
+    checks = []
+    for model in apps.get_models():
+        if not getattr(model, "gate_object_permission", None):
+            continue
+        user_model, group_model = get_user_obj_perms_model(model), get_group_obj_perms_model(model)
+        if user_model.objects.is_generic() or group_model.objects.is_generic():
+            return "(1 = 1)"  # shared generic tables: always ask
+        checks.append(f"EXISTS (SELECT 1 FROM {user_model._meta.db_table} x WHERE x.user_id = u.id)")  # noqa: S608
+        checks.append(
+            f"EXISTS (SELECT 1 FROM {group_model._meta.db_table} x"  # noqa: S608
+            f" JOIN {groups} ug ON ug.group_id = x.group_id WHERE ug.user_id = u.id)"
+        )
+    return "(" + " OR ".join(checks) + ")" if checks else "(1 = 0)"
+
+
+def reader_row(level, verified, pending_since, has_grants=True) -> tuple:
     """The reader columns as Python values, whichever database returned them."""
     if isinstance(pending_since, str):  # SQLite may return text for a raw datetime column…
         pending_since = parse_datetime(pending_since)
     if pending_since is not None and timezone.is_naive(pending_since):  # …or a naive UTC datetime
         pending_since = timezone.make_aware(pending_since, datetime.UTC)
-    return level, bool(verified), pending_since
+    return level, bool(verified), pending_since, bool(has_grants)
 
 
 def _reader_row(user_pk) -> tuple:
@@ -150,7 +180,7 @@ def _reader_row(user_pk) -> tuple:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchone()
-    return reader_row(*found) if found else (None, False, None)
+    return reader_row(*found) if found else (None, False, None, False)
 
 
 def reader_for(user_or_reader) -> Reader:
@@ -341,7 +371,7 @@ def granted_object_pks(reader: Reader, model) -> tuple:
     model: one plain query serves the cache keys of rendered pages and every `split` and `can_view`.
     """
     permission = getattr(model, "gate_object_permission", None)
-    if not permission or not _grants_apply(reader):
+    if not permission or not _grants_apply(reader) or not reader.may_hold_grants:
         return ()
     key = ("granted", model._meta.label)
     if key not in reader._perm_cache:

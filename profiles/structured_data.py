@@ -26,10 +26,14 @@ def description(institution) -> str:
     return text if len(text) <= DESCRIPTION_CHARS else Truncator(text).chars(DESCRIPTION_CHARS)
 
 
+def page_title(institution, *, site_name: str) -> str:
+    return f"{institution.name} — {site_name}"
+
+
 def link_preview(institution, request, *, site_name: str) -> dict:
     """The values of the page's <title>, description, canonical, OpenGraph and Twitter tags."""
     url = request.build_absolute_uri(institution.get_absolute_url())
-    title = f"{institution.name} — {site_name}"
+    title = page_title(institution, site_name=site_name)
     summary = description(institution)
     return {
         "title": title,

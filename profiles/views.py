@@ -152,12 +152,15 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
             lambda: pages.build_profile_page(pages.with_profile_lists(institution, reader), reader)
         )
         site_name = settings.SITE_NAME
-        link_preview = structured_data.link_preview(institution, self.request, site_name=site_name)
         context["page"] = page
         context["fragments"] = self.lookup.fragments
         context["preview"] = pages.staff_preview(institution, reader)
-        context["link_preview"] = link_preview
-        context["canonical_url"] = link_preview["canonical"]
+        context["page_title"] = structured_data.page_title(institution, site_name=site_name)
+        context["canonical_url"] = self.request.build_absolute_uri(institution.get_absolute_url())
+        # The rest of the preview tags live in the cached head fragment: built only when it renders.
+        context["link_preview"] = SimpleLazyObject(
+            lambda: structured_data.link_preview(institution, self.request, site_name=site_name)
+        )
         # Any briefing, open to this reader or not: the page as published has a members-only part.
         context["json_ld"] = lambda: structured_data.json_ld(
             institution, self.request, site_name=site_name, has_gated_part=bool(page.briefings)
