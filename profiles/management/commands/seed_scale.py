@@ -8,8 +8,9 @@ import datetime
 import random
 import time
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -102,7 +103,25 @@ class Command(BaseCommand):
             rate = (done - existing) / max(time.monotonic() - started, 1e-6)
             self.stdout.write(f"{done:>9,} / {total:,} profiles  ({rate:,.0f}/s)")
         bump_content_version()
+        self._refresh_statistics()
         self.stdout.write(self.style.SUCCESS(f"Done in {time.monotonic() - started:.1f}s."))
+
+    def _refresh_statistics(self):
+        """After a bulk load PostgreSQL's planner statistics and visibility maps are stale until
+        autovacuum gets round to them, and plans chosen meanwhile can be many times slower (the
+        directory measured 300 ms instead of 13 ms on a fresh 100k load). Refresh them now."""
+        if connection.vendor != "postgresql":
+            return
+        profile_models = apps.get_app_config("profiles").get_models(include_auto_created=True)
+        tables = sorted({m._meta.db_table for m in profile_models})
+        # VACUUM (which also sets the visibility maps index-only scans use) cannot run inside a
+        # transaction; ANALYZE alone can, for a caller that holds one.
+        command = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
+        started = time.monotonic()
+        with connection.cursor() as cursor:
+            for table in tables:
+                cursor.execute(f"{command} {connection.ops.quote_name(table)}")
+        self.stdout.write(f"{command} of {len(tables)} tables in {time.monotonic() - started:.1f}s.")
 
     def _batch(self, rng, prefix, offset, count, per, sectors, member_tier, previous_ids):
         now = timezone.now()
