@@ -173,6 +173,14 @@ BTW_REQUIRE_STAFF_MFA = env.bool("BTW_REQUIRE_STAFF_MFA", default=not DEBUG)
 # Four eyes: nobody approves what they submitted. A one-person newsroom may switch it off.
 BTW_ALLOW_SELF_REVIEW = env.bool("BTW_ALLOW_SELF_REVIEW", default=False)
 
+# How long cached reads live (seconds; 0 turns that cache off). Every entry also carries the content
+# version it was read under, so an edit retires it at once whatever these say.
+# Profile page: the profile's row and its rendered fragments per reader variant.
+BTW_FRAGMENT_CACHE_TIMEOUT = env.int("BTW_FRAGMENT_CACHE_TIMEOUT", default=60 * 60)
+# Directory: facet counts, and the count and ranked order of a search's first pages.
+BTW_FACET_COUNTS_TIMEOUT = env.int("BTW_FACET_COUNTS_TIMEOUT", default=60 * 60)
+BTW_SEARCH_RESULTS_TIMEOUT = env.int("BTW_SEARCH_RESULTS_TIMEOUT", default=60 * 60)
+
 # Reverting from history would skip optimistic locking and evidence review: edits go through the form.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
