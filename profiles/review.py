@@ -2,7 +2,7 @@
 
 submitted → approved | rejected; approved → retracted; rejected → submitted (after an edit).
 Every transition goes through `transition()`, which locks the row, checks the rules (legal
-move, permission, four eyes, a note for rejections), saves the item object by object (so
+move, permission, four eyes, a note for rejections and retractions), saves the item object by object (so
 simple-history records it) and appends a `ReviewRecord`. Readers only ever see approved items.
 """
 
@@ -111,11 +111,18 @@ def _check_permission(item, actor):
         raise PermissionDenied(f"You may not moderate evidence for “{institution}”; nothing was changed.")
 
 
+#: Decisions that must say why: the analyst reads a rejection's note, the record keeps a retraction's.
+_NOTE_NEEDED = {
+    ReviewState.REJECTED: "A rejection needs a note for the analyst.",
+    ReviewState.RETRACTED: "A retraction needs a note for the record: why readers should no longer see it.",
+}
+
+
 def _check_decision(item, to_state, actor, note):
     if is_own_item(item, actor):
         raise ReviewError("Four eyes: you submitted this item, so another moderator must decide it.")
-    if to_state == ReviewState.REJECTED and not note.strip():
-        raise ReviewError("A rejection needs a note for the analyst.")
+    if to_state in _NOTE_NEEDED and not note.strip():
+        raise ReviewError(_NOTE_NEEDED[to_state])
 
 
 #: How a refused move reads: "it cannot be <verb> now".
@@ -200,7 +207,7 @@ def reject(item, *, actor, note: str):
     return transition(item, to_state=ReviewState.REJECTED, actor=actor, note=note)
 
 
-def retract(item, *, actor, note: str = ""):
+def retract(item, *, actor, note: str):
     return transition(item, to_state=ReviewState.RETRACTED, actor=actor, note=note)
 
 

@@ -77,6 +77,18 @@ def test_rejection_needs_a_note(moderator, analyst):
     assert item.review_state == S.REJECTED and item.review_note
 
 
+def test_retraction_needs_a_note_whoever_calls_it(moderator, analyst):
+    """The admin's form asks for it; the workflow itself refuses a retraction without one."""
+    item = review.approve(submitted(submitted_by=analyst), actor=moderator)
+    with pytest.raises(review.ReviewError, match="retraction needs a note"):
+        review.retract(item, actor=moderator, note="")
+    item.refresh_from_db()
+    assert item.review_state == S.APPROVED and ReviewRecord.objects.count() == 1
+    review.retract(item, actor=moderator, note="The outlet withdrew the story.")
+    item.refresh_from_db()
+    assert item.review_state == S.RETRACTED
+
+
 @pytest.mark.parametrize(
     "state,move",
     [
