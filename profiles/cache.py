@@ -82,9 +82,14 @@ def versioned_get_many(keys: list[str]) -> tuple[int, dict]:
     if version is None:
         version = content_version()
     schedule = found.pop(SCHEDULE_KEY, None)
+    if schedule is None:
+        # The mark is gone (evicted, or a fresh cache): a publication time may have passed unseen
+        # since entries were stored, so retire them all rather than trust them.
+        bump_content_version()
+        version, found = content_version(), {}
     if schedule is None or schedule[0] != version:
         schedule = (version, next_publication_at())
-        cache.set(SCHEDULE_KEY, schedule, timeout=PAGE_TIMEOUT)
+        cache.set(SCHEDULE_KEY, schedule, timeout=None)  # replaced with the version, never expired
     if schedule[1] and time.time() >= schedule[1]:
         bump_content_version()
         return content_version(), {}
@@ -144,7 +149,7 @@ def cache_anonymous_page(view):
 FRAGMENT_TIMEOUT = 60 * 60
 
 
-def store_fragment(key: str, version: int, payload, timeout: int = FRAGMENT_TIMEOUT) -> None:
-    """Keep a rendered fragment (or a row a page is built from) under the content version it was
-    read in: `versioned_get_many` returns it only while that version is current."""
+def store_versioned(key: str, version: int, payload, timeout: int = FRAGMENT_TIMEOUT) -> None:
+    """Keep a rendered fragment, a row a page is built from or a computed listing under the content
+    version it was read in: `versioned_get_many` returns it only while that version is current."""
     cache.set(key, (version, payload), timeout)

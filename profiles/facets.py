@@ -78,7 +78,7 @@ def apply_filters(queryset: QuerySet, filters: dict[str, str]) -> QuerySet:
     return queryset.filter(_condition({k: v for k, v in filters.items() if k != SECTOR_FACET.param}))
 
 
-def facet_counts(base: QuerySet, filters: dict[str, str], *, version: int | None = None) -> dict[str, list[Option]]:
+def facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Option]]:
     """Options with counts for every facet; `base` is the published, text-searched queryset.
 
     `filters` may also hold the text query (`q`): it is part of the cache key. Counts are cached
@@ -87,7 +87,7 @@ def facet_counts(base: QuerySet, filters: dict[str, str], *, version: int | None
     readers can see changes.
     """
     timeout = getattr(settings, "BTW_FACET_COUNTS_TIMEOUT", COUNTS_TIMEOUT)
-    return cached_listing("facets", filters, lambda: _facet_counts(base, filters), timeout=timeout, version=version)
+    return cached_listing("facets", filters, lambda: _facet_counts(base, filters), timeout=timeout)
 
 
 def _facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Option]]:

@@ -23,7 +23,7 @@ from membership.gating import Reader, granted_object_pks, split
 from membership.models import Tier
 
 from . import facets, search, watch
-from .cache import FRAGMENT_TIMEOUT, store_fragment, versioned_get_many
+from .cache import FRAGMENT_TIMEOUT, store_versioned, versioned_get_many
 from .citations import CitationContext
 from .graph import (
     TIE_END_FIELDS,
@@ -123,7 +123,7 @@ class ProfileLookup:
         """Store the profile's row under the version it was read in, for every reader after."""
         timeout = profile_cache_timeout()
         if timeout:
-            store_fragment(self.record_key, self.version, institution, timeout)
+            store_versioned(self.record_key, self.version, institution, timeout)
 
 
 def profile_cache_timeout() -> int:
@@ -428,7 +428,7 @@ def order_results(queryset, q: str | None):
     return queryset.recently_updated()
 
 
-def directory_results(ordered, filters: dict[str, str], *, version: int | None = None) -> search.Results:
+def directory_results(ordered, filters: dict[str, str]) -> search.Results:
     """The listing for the paginator (`search.Results`): its count and, for a ranked query, the
     order of its first pages cached per content version, query and filters; each page loads just
     its own rows, with their sectors and, for a query, their snippets."""
@@ -443,7 +443,7 @@ def directory_results(ordered, filters: dict[str, str], *, version: int | None =
         start, stop = span
         return list(search.with_snippets(_card_rows(ordered, None), q or "")[start:stop])
 
-    return search.Results(ordered.values_list("pk", flat=True), rows, filters, ranked=ranked, version=version)
+    return search.Results(ordered.values_list("pk", flat=True), rows, filters, ranked=ranked)
 
 
 def _card_rows(queryset, ids):

@@ -17,20 +17,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, F, OrderBy, Q, QuerySet, RowRange, Window
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from .cache import bump_content_version, content_version, next_publication_at
+from .cache import bump_content_version, store_versioned, versioned_get_many
 from .citations import strip_citations
 
 MAX_QUERY_LENGTH = 200
@@ -182,46 +180,27 @@ def _fallback_snippet(text: str, terms: list[str], width: int = 220) -> str:
 LISTING_TIMEOUT = 60 * 60
 #: Result ids kept per cached text query: the first 50 pages. Later pages run the ranked query.
 RESULTS_CAP = 1000
-SCHEDULE_KEY = "btw:listing-schedule:{version}"
 
 
-def listing_key(kind: str, version: int, filters: dict[str, str]) -> str:
-    """The cache key of one listing computation: its kind, the content version and every input
-    that changes the result (the filters, the text query among them)."""
+def listing_key(kind: str, filters: dict[str, str]) -> str:
+    """The cache key of one listing computation: its kind and every input that changes the result
+    (the filters, the text query among them). The content version is stored with the entry."""
     raw = json.dumps(sorted(filters.items()), ensure_ascii=False)
-    return f"btw:{kind}:{version}:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+    return f"btw:{kind}:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
 
 
-def _valid_until(version: int) -> float:
-    """When the next scheduled profile goes live (0: none is scheduled), looked up once per version.
-
-    A listing computed now is right until then: a profile going live changes results without a
-    save, so without a bump of the content version.
-    """
-    key = SCHEDULE_KEY.format(version=version)
-    due = cache.get(key)
-    if due is None or (due and time.time() >= due):
-        due = next_publication_at()
-        cache.set(key, due, LISTING_TIMEOUT)
-    return due
-
-
-def cached_listing(kind: str, filters: dict[str, str], compute, *, timeout: int, version: int | None = None):
-    """`compute()`, cached under the content version (`profiles.cache`: any change readers can see
-    bumps it), `kind` and `filters`, and only until the next scheduled profile goes live.
-    A timeout of 0 turns the cache off."""
+def cached_listing(kind: str, filters: dict[str, str], compute, *, timeout: int):
+    """`compute()`, cached per `kind` and `filters` under the content version (`profiles.cache`:
+    any change readers can see bumps it, a scheduled profile going live included), read with the
+    version in one round trip. A timeout of 0 turns the cache off."""
     if not timeout:
         return compute()
-    version = content_version() if version is None else version
-    key = listing_key(kind, version, filters)
-    entry = cache.get(key)
-    if entry is not None:
-        valid_until, value = entry
-        if not valid_until or time.time() < valid_until:
-            return value
-    valid_until = _valid_until(version)  # before computing: whatever goes live later invalidates it
+    key = listing_key(kind, filters)
+    version, found = versioned_get_many([key])
+    if key in found:
+        return found[key]
     value = compute()
-    cache.set(key, (valid_until, value), timeout)
+    store_versioned(key, version, value, timeout)
     return value
 
 
@@ -251,14 +230,14 @@ class Results:
 
     ordered = True  # for the Paginator's check: the order is always total
 
-    def __init__(self, ids: QuerySet, rows, filters: dict[str, str], *, ranked: bool, version: int | None = None):
-        self.ids, self.rows, self.filters, self.ranked, self.version = ids, rows, filters, ranked, version
+    def __init__(self, ids: QuerySet, rows, filters: dict[str, str], *, ranked: bool):
+        self.ids, self.rows, self.filters, self.ranked = ids, rows, filters, ranked
 
     @cached_property
     def window(self) -> ResultWindow:
         kind = "results" if self.ranked else "count"
         # Cached as a plain (count, ids) tuple: nothing of this module's classes is pickled.
-        count, ids = cached_listing(kind, self.filters, self._compute, timeout=results_timeout(), version=self.version)
+        count, ids = cached_listing(kind, self.filters, self._compute, timeout=results_timeout())
         return ResultWindow(count, ids)
 
     def _compute(self) -> tuple[int, tuple[int, ...] | None]:

@@ -21,7 +21,6 @@ from membership.gating import reader_for_request
 from membership.models import Tier
 
 from . import facets, graph, pages, search, structured_data
-from .cache import content_version
 from .models import Institution, Sector
 
 logger = logging.getLogger(__name__)
@@ -92,11 +91,6 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
         """Published profiles matching the text query: the base both the results and the facet counts use."""
         return pages.search_directory(super().get_queryset(), self.filters.get("q"))
 
-    @cached_property
-    def version(self):
-        """The content version, read once for every cached part of this page (results, facet counts)."""
-        return content_version()
-
     def get_queryset(self):
         queryset = facets.apply_filters(self.searched, self.filters)
         return pages.order_results(queryset, self.filters.get("q"))
@@ -104,7 +98,7 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
     def paginate_queryset(self, queryset, page_size):
         """A malformed page number shows the first page, one past the end the last: never an error.
         The count and the order of a query's first pages come from a cache (`pages.directory_results`)."""
-        paginator = Paginator(pages.directory_results(queryset, self.filters, version=self.version), page_size)
+        paginator = Paginator(pages.directory_results(queryset, self.filters), page_size)
         page = paginator.get_page(self.request.GET.get(self.page_kwarg))
         page.object_list = list(page.object_list)
         pages.attach_snippets(page.object_list, self.filters.get("q"))
@@ -112,7 +106,7 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        counts = facets.facet_counts(self.searched, self.filters, version=self.version)
+        counts = facets.facet_counts(self.searched, self.filters)
         query = self.filters.get("q", "")
         context["filter_fields"] = pages.filter_fields(self.filters, counts, self.sectors)
         context["query"] = query

@@ -223,3 +223,14 @@ def test_scheduled_profile_row_in_the_cache_opens_when_its_time_comes(client, st
     Institution.objects.filter(pk=soon.pk).update(published_at=timezone.now() - datetime.timedelta(seconds=1))
     page_cache.cache.set(page_cache.SCHEDULE_KEY, (page_cache.content_version(), 1.0))  # the mark says: due
     assert client.get(soon.get_absolute_url()).status_code == 200
+
+
+def test_a_lost_schedule_mark_retires_cached_pages(client):
+    """Evicted (or expired) mark: a publication time may have passed unseen, so nothing stored is trusted."""
+    soon = InstitutionFactory(name="Evicted Mark Exchange", published_at=timezone.now() + datetime.timedelta(hours=1))
+    assert b"Evicted Mark Exchange" not in client.get("/").content
+    assert client.get("/")["X-Page-Cache"] == "hit"
+    Institution.objects.filter(pk=soon.pk).update(published_at=timezone.now() - datetime.timedelta(seconds=1))
+    page_cache.cache.delete(page_cache.SCHEDULE_KEY)  # what an eviction does
+    response = client.get("/")
+    assert response["X-Page-Cache"] == "miss" and b"Evicted Mark Exchange" in response.content

@@ -8,7 +8,7 @@ shown to another; an empty key (staff previews) renders fresh every time.
 
 from django import template
 
-from profiles.cache import store_fragment
+from profiles.cache import store_versioned
 from profiles.pages import profile_cache_timeout
 
 register = template.Library()
@@ -26,7 +26,7 @@ class CachedFragmentNode(template.Node):
         if fragment.html is not None:
             return fragment.html
         html = self.nodelist.render(context)
-        store_fragment(fragment.key, fragment.version, html, timeout)
+        store_versioned(fragment.key, fragment.version, html, timeout)
         return html
 
 
