@@ -25,3 +25,9 @@ class ProfilesConfig(AppConfig):
             post_save.connect(bump_content_version, sender=model, dispatch_uid=f"btw-cache-save-{model._meta.label}")
             post_delete.connect(bump_content_version, sender=model, dispatch_uid=f"btw-cache-del-{model._meta.label}")
         m2m_changed.connect(bump_content_version, sender=Institution.sectors.through, dispatch_uid="btw-cache-m2m")
+        # A member's followed profiles are cached under their own counter (profiles.watch).
+        from .models import Follow
+        from .watch import follows_changed
+
+        post_save.connect(follows_changed, sender=Follow, dispatch_uid="btw-follows-save")
+        post_delete.connect(follows_changed, sender=Follow, dispatch_uid="btw-follows-delete")

@@ -38,11 +38,23 @@ def content_version() -> int:
     return int(version)
 
 
-def _bump() -> None:
+def _incr(key: str) -> None:
     try:
-        cache.incr(VERSION_KEY)
-    except ValueError:  # key missing or evicted: any fresh value differs from what pages were stored under
-        cache.set(VERSION_KEY, secrets.randbits(62), timeout=None)
+        cache.incr(key)
+    except ValueError:  # key missing or evicted: any fresh value differs from what entries were stored under
+        cache.set(key, secrets.randbits(62), timeout=None)
+
+
+def _bump() -> None:
+    _incr(VERSION_KEY)
+
+
+def bump_counter(key: str) -> None:
+    """Move a version counter other than the content version (e.g. one member's follows) the way
+    `bump_content_version` moves that one: at once, and again when the transaction commits."""
+    _incr(key)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _incr(key))
 
 
 def bump_content_version(**_signal_kwargs) -> None:
@@ -70,14 +82,16 @@ def next_publication_at() -> float:
     return upcoming.timestamp() if upcoming else _NO_SCHEDULE
 
 
-def versioned_get_many(keys: list[str]) -> tuple[int, dict]:
-    """The current content version and the entries of `keys` rendered under it, in one round trip.
+def versioned_get_many(keys: list[str], plain: list[str] = ()) -> tuple[int, dict, dict]:
+    """The current content version and the entries of `keys` rendered under it, in one round trip,
+    with the values of the `plain` keys as they are (entries kept under another counter).
 
     Entries are stored as (version, payload) and the schedule mark carries the version it was
     computed for, so one `get_many` answers everything a hit needs. A scheduled profile whose time
     has come bumps the version, which retires every stored page and fragment at once.
     """
-    found = cache.get_many([VERSION_KEY, SCHEDULE_KEY, *keys])
+    found = cache.get_many([VERSION_KEY, SCHEDULE_KEY, *keys, *plain])
+    plain_found = {key: found.pop(key) for key in plain if key in found}
     version = found.pop(VERSION_KEY, None)
     if version is None:
         version = content_version()
@@ -92,8 +106,8 @@ def versioned_get_many(keys: list[str]) -> tuple[int, dict]:
         cache.set(SCHEDULE_KEY, schedule, timeout=None)  # replaced with the version, never expired
     if schedule[1] and time.time() >= schedule[1]:
         bump_content_version()
-        return content_version(), {}
-    return version, {key: entry[1] for key, entry in found.items() if entry[0] == version}
+        return content_version(), {}, plain_found
+    return version, {key: entry[1] for key, entry in found.items() if entry[0] == version}, plain_found
 
 
 def _is_shareable(request) -> bool:
@@ -121,7 +135,7 @@ def cache_anonymous_page(view):
         if not _is_shareable(request):
             return view(request, *args, **kwargs)
         key = _key(request)
-        version, found = versioned_get_many([key])
+        version, found, _ = versioned_get_many([key])
         hit = found.get(key)
         if hit is not None:
             status, content_type, content = hit

@@ -118,6 +118,12 @@ class ProfileLookup:
     fragments: FragmentKeys
     record_key: str
     version: int
+    #: The reader's cached followed profiles (`watch.followed_ids`), fetched in the same round trip.
+    follows: dict | None = None
+
+    def followed_ids(self, user) -> frozenset[int]:
+        """The profiles this reader follows, from the entries fetched with the page when cached."""
+        return watch.followed_ids(user, self.follows, use_cache=bool(profile_cache_timeout()))
 
     def remember(self, institution: Institution) -> None:
         """Store the profile's row under the version it was read in, for every reader after."""
@@ -139,6 +145,7 @@ def profile_lookup(slug: str, reader: Reader, request) -> ProfileLookup:
     variant is everything the fragments show differently: the reader's level and state (which
     blocks open, which call to action), the briefings granted to them one by one, and for anonymous
     readers the path (their sign-in links return to it). Staff previews never use fragments.
+    A reader who may follow profiles also gets their cached followed profiles in that round trip.
     """
     base = f"btw:profile:{slug}"
     keys = {"record": f"{base}:record"}
@@ -149,14 +156,18 @@ def profile_lookup(slug: str, reader: Reader, request) -> ProfileLookup:
         else:
             variant += ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:16]
         keys |= {"head": f"{base}:head", "top": f"{base}:top:{variant}", "body": f"{base}:body:{variant}"}
+    follow_keys = watch.follow_cache_keys(reader.user.pk) if watch.may_follow(reader.user) else []
     if not profile_cache_timeout():
-        version, found = 0, {}
+        version, found, follows = 0, {}, None
     else:
-        version, found = versioned_get_many(list(keys.values()))
+        version, found, follows = versioned_get_many(list(keys.values()), plain=follow_keys)
     fragments = {
         name: Fragment(key, version, found.get(key)) for name, key in keys.items() if name != "record"
     }
-    return ProfileLookup(found.get(keys["record"]), FragmentKeys(**fragments), keys["record"], version)
+    return ProfileLookup(
+        found.get(keys["record"]), FragmentKeys(**fragments), keys["record"], version,
+        follows if follow_keys else None,
+    )
 
 
 #: What the page shows of another profile it links to ("Also read").
@@ -528,16 +539,17 @@ class FollowControl:
     following: bool = False
 
 
-def follow_control(user, institution: Institution) -> FollowControl | None:
+def follow_control(user, institution: Institution, lookup: ProfileLookup) -> FollowControl | None:
     """None while the profile is not public (staff preview): only published profiles can be followed.
-    One query, for members only: whether they already follow it."""
+    For members, whether they already follow it: their followed profiles come with the page's cache
+    look-up (one query when not cached)."""
     if not institution.is_published():
         return None
     if not getattr(user, "is_authenticated", False):
         return FollowControl("anonymous")
     if not watch.may_follow(user):
         return FollowControl("registered")
-    return FollowControl("member", watch.is_following(user, institution))
+    return FollowControl("member", institution.pk in lookup.followed_ids(user))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def cached_listing(kind: str, filters: dict[str, str], compute, *, timeout: int)
     if not timeout:
         return compute()
     key = listing_key(kind, filters)
-    version, found = versioned_get_many([key])
+    version, found, _ = versioned_get_many([key])
     if key in found:
         return found[key]
     value = compute()

@@ -161,7 +161,7 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
         )
         context["gated_section_class"] = structured_data.GATED_SECTION_CLASS
         context["is_public"] = institution.is_published()
-        context["follow"] = pages.follow_control(self.request.user, institution)
+        context["follow"] = pages.follow_control(self.request.user, institution, self.lookup)
         return context
 
 

@@ -8,10 +8,12 @@ gets no locked text today.
 from __future__ import annotations
 
 import datetime
+import secrets
 from collections import defaultdict
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -22,6 +24,7 @@ from django.utils import timezone
 
 from membership.gating import reader_for
 
+from .cache import bump_counter
 from .models import DigestDelivery, Follow, Institution, WatchSettings
 from .updates import updates_for
 
@@ -44,14 +47,39 @@ def may_follow(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and reader_for(user).level >= 1
 
 
-def is_following(user, institution: Institution) -> bool:
-    """Whether this user follows this profile: one plain query, asked on every member's profile page."""
-    from django.db import connection
+FOLLOWS_TIMEOUT = 60 * 60
 
-    sql = f"SELECT 1 FROM {Follow._meta.db_table} WHERE user_id = %s AND institution_id = %s"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, institution.pk])
-        return cursor.fetchone() is not None
+
+def follow_cache_keys(user_pk) -> list[str]:
+    """The cache keys of one member's followed profiles: the entry, then the counter it must match."""
+    return [f"btw:follows:{user_pk}", f"btw:follows-version:{user_pk}"]
+
+
+def followed_ids(user, prefetched: dict | None = None, *, use_cache: bool = True) -> frozenset[int]:
+    """The profiles this user follows, asked on every member's profile page.
+
+    From the cache while its entry carries the member's current follow counter (every follow or
+    unfollow moves it, at once and on commit: `follows_changed`), else one query, then cached.
+    `prefetched` holds both keys' values when the page fetched them with its other cache entries.
+    """
+    if not use_cache:
+        return frozenset(Follow.objects.filter(user=user).values_list("institution_id", flat=True))
+    entry_key, counter_key = follow_cache_keys(user.pk)
+    found = prefetched if prefetched is not None else cache.get_many([entry_key, counter_key])
+    counter, entry = found.get(counter_key), found.get(entry_key)
+    if counter is not None and entry is not None and entry[0] == counter:
+        return entry[1]
+    if counter is None:
+        cache.add(counter_key, secrets.randbits(62), timeout=None)
+        counter = cache.get(counter_key)
+    ids = frozenset(Follow.objects.filter(user=user).values_list("institution_id", flat=True))
+    cache.set(entry_key, (counter, ids), FOLLOWS_TIMEOUT)
+    return ids
+
+
+def follows_changed(sender, instance, **kwargs) -> None:
+    """Signal receiver for Follow saves and deletes: retire the member's cached followed profiles."""
+    bump_counter(follow_cache_keys(instance.user_id)[1])
 
 
 @transaction.atomic

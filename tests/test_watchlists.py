@@ -49,6 +49,31 @@ def test_member_unfollows(client, member_factory):
     assert not Follow.objects.exists()
 
 
+def test_profile_page_shows_a_follow_and_an_unfollow_at_once(client, member_factory):
+    """The member's followed profiles are cached with the page; following moves their counter."""
+    inst = InstitutionFactory()
+    client.force_login(member_factory())
+    url = inst.get_absolute_url()
+    assert b"Follow this profile" in client.get(url).content  # caches "follows nothing"
+    client.post(reverse("profiles:follow", args=[inst.slug]), {"action": "follow"})
+    assert b"You follow this profile" in client.get(url).content
+    client.post(reverse("profiles:follow", args=[inst.slug]), {"action": "unfollow"})
+    assert b"Follow this profile" in client.get(url).content
+
+
+def test_followed_profiles_stored_under_an_old_counter_are_not_trusted(member_factory):
+    """A page that read the follows before a follow committed may store them after: never used."""
+    from django.core.cache import cache
+
+    user, inst = member_factory(), InstitutionFactory()
+    entry_key, counter_key = watch.follow_cache_keys(user.pk)
+    assert watch.followed_ids(user) == frozenset()
+    stale_counter = cache.get(counter_key)
+    Follow.objects.create(user=user, institution=inst)  # any save of a follow moves the counter
+    cache.set(entry_key, (stale_counter, frozenset()))  # the slow page stores what it read
+    assert watch.followed_ids(user) == frozenset({inst.pk})
+
+
 def test_anonymous_follow_goes_to_sign_in_and_back(client):
     inst = InstitutionFactory()
     url = reverse("profiles:follow", args=[inst.slug])
