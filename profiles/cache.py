@@ -30,12 +30,18 @@ BYPASS_PARAMS = ("as_tier",)
 _NO_SCHEDULE = 0.0
 
 
+def counter_value(key: str) -> int:
+    """A version counter's value; a missing one starts at a random value and never expires (entries
+    stored under a counter carry its value, so it must outlive them)."""
+    value = cache.get(key)
+    if value is None:
+        cache.add(key, secrets.randbits(62), timeout=None)
+        value = cache.get(key)
+    return int(value)
+
+
 def content_version() -> int:
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, secrets.randbits(62))
-        version = cache.get(VERSION_KEY)
-    return int(version)
+    return counter_value(VERSION_KEY)
 
 
 def _incr(key: str) -> None:
@@ -146,8 +152,8 @@ def cache_anonymous_page(view):
             if hasattr(response, "render") and callable(response.render):
                 response = response.render()
             if response.status_code == 200 and not response.cookies and not response.streaming:
-                entry = (version, (response.status_code, response["Content-Type"], response.content))
-                cache.set(key, entry, PAGE_TIMEOUT)
+                store_versioned(key, version, (response.status_code, response["Content-Type"], response.content),
+                                PAGE_TIMEOUT)
                 response["X-Page-Cache"] = "miss"
             else:
                 return response
@@ -158,12 +164,7 @@ def cache_anonymous_page(view):
     return wrapped
 
 
-# --- fragments of reader-dependent pages --------------------------------------------------------
-
-FRAGMENT_TIMEOUT = 60 * 60
-
-
-def store_versioned(key: str, version: int, payload, timeout: int = FRAGMENT_TIMEOUT) -> None:
-    """Keep a rendered fragment, a row a page is built from or a computed listing under the content
-    version it was read in: `versioned_get_many` returns it only while that version is current."""
+def store_versioned(key: str, version: int, payload, timeout: int) -> None:
+    """Keep a rendered page or fragment, a row a page is built from or a computed listing under the
+    content version it was read in: `versioned_get_many` returns it only while that version is current."""
     cache.set(key, (version, payload), timeout)

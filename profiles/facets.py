@@ -32,7 +32,6 @@ ENUM_FACETS = (
     Facet("horizon", "time_horizon", "Time horizon", tuple(Institution.Horizon.choices)),
 )
 SECTOR_FACET = Facet("sector", "sectors__slug", "Sector")
-COUNTS_TIMEOUT = 60 * 60
 ALL_FACETS = (*ENUM_FACETS, SECTOR_FACET)
 
 
@@ -86,8 +85,9 @@ def facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Opti
     (`search.cached_listing`), so they are computed once per query and filter set until something
     readers can see changes.
     """
-    timeout = getattr(settings, "BTW_FACET_COUNTS_TIMEOUT", COUNTS_TIMEOUT)
-    return cached_listing("facets", filters, lambda: _facet_counts(base, filters), timeout=timeout)
+    return cached_listing(
+        "facets", filters, lambda: _facet_counts(base, filters), timeout=settings.BTW_FACET_COUNTS_TIMEOUT
+    )
 
 
 def _facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Option]]:

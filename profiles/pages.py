@@ -23,7 +23,7 @@ from membership.gating import Reader, granted_object_pks, split
 from membership.models import Tier
 
 from . import facets, search, watch
-from .cache import FRAGMENT_TIMEOUT, store_versioned, versioned_get_many
+from .cache import store_versioned, versioned_get_many
 from .citations import CitationContext
 from .graph import (
     TIE_END_FIELDS,
@@ -134,7 +134,7 @@ class ProfileLookup:
 
 def profile_cache_timeout() -> int:
     """Seconds a profile's row and fragments stay cached; 0 turns the profile page's caching off."""
-    return getattr(settings, "BTW_FRAGMENT_CACHE_TIMEOUT", FRAGMENT_TIMEOUT)
+    return settings.BTW_FRAGMENT_CACHE_TIMEOUT
 
 
 def profile_lookup(slug: str, reader: Reader, request) -> ProfileLookup:

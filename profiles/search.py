@@ -177,7 +177,6 @@ def _fallback_snippet(text: str, terms: list[str], width: int = 220) -> str:
 # Cached listings: what the directory computes once per content version, query and filters
 # ---------------------------------------------------------------------------------------------
 
-LISTING_TIMEOUT = 60 * 60
 #: Result ids kept per cached text query: the first 50 pages. Later pages run the ranked query.
 RESULTS_CAP = 1000
 
@@ -202,10 +201,6 @@ def cached_listing(kind: str, filters: dict[str, str], compute, *, timeout: int)
     value = compute()
     store_versioned(key, version, value, timeout)
     return value
-
-
-def results_timeout() -> int:
-    return getattr(settings, "BTW_SEARCH_RESULTS_TIMEOUT", LISTING_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -237,7 +232,7 @@ class Results:
     def window(self) -> ResultWindow:
         kind = "results" if self.ranked else "count"
         # Cached as a plain (count, ids) tuple: nothing of this module's classes is pickled.
-        count, ids = cached_listing(kind, self.filters, self._compute, timeout=results_timeout())
+        count, ids = cached_listing(kind, self.filters, self._compute, timeout=settings.BTW_SEARCH_RESULTS_TIMEOUT)
         return ResultWindow(count, ids)
 
     def _compute(self) -> tuple[int, tuple[int, ...] | None]:

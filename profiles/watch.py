@@ -8,7 +8,6 @@ gets no locked text today.
 from __future__ import annotations
 
 import datetime
-import secrets
 from collections import defaultdict
 
 from django.conf import settings
@@ -24,7 +23,7 @@ from django.utils import timezone
 
 from membership.gating import reader_for
 
-from .cache import bump_counter
+from .cache import bump_counter, counter_value
 from .models import DigestDelivery, Follow, Institution, WatchSettings
 from .updates import updates_for
 
@@ -63,18 +62,21 @@ def followed_ids(user, prefetched: dict | None = None, *, use_cache: bool = True
     `prefetched` holds both keys' values when the page fetched them with its other cache entries.
     """
     if not use_cache:
-        return frozenset(Follow.objects.filter(user=user).values_list("institution_id", flat=True))
+        return _read_followed_ids(user)
     entry_key, counter_key = follow_cache_keys(user.pk)
     found = prefetched if prefetched is not None else cache.get_many([entry_key, counter_key])
     counter, entry = found.get(counter_key), found.get(entry_key)
     if counter is not None and entry is not None and entry[0] == counter:
         return entry[1]
     if counter is None:
-        cache.add(counter_key, secrets.randbits(62), timeout=None)
-        counter = cache.get(counter_key)
-    ids = frozenset(Follow.objects.filter(user=user).values_list("institution_id", flat=True))
+        counter = counter_value(counter_key)
+    ids = _read_followed_ids(user)
     cache.set(entry_key, (counter, ids), FOLLOWS_TIMEOUT)
     return ids
+
+
+def _read_followed_ids(user) -> frozenset[int]:
+    return frozenset(Follow.objects.filter(user=user).values_list("institution_id", flat=True))
 
 
 def follows_changed(sender, instance, **kwargs) -> None:

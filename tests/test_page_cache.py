@@ -234,3 +234,12 @@ def test_a_lost_schedule_mark_retires_cached_pages(client):
     page_cache.cache.delete(page_cache.SCHEDULE_KEY)  # what an eviction does
     response = client.get("/")
     assert response["X-Page-Cache"] == "miss" and b"Evicted Mark Exchange" in response.content
+
+
+def test_the_content_version_outlives_the_cache_default_timeout(monkeypatch):
+    """Entries carry the version they were stored under: a version that expired after the cache's
+    default five minutes would retire every page and fragment with it."""
+    version = page_cache.content_version()
+    later = page_cache.time.time() + 6 * 60 * 60
+    monkeypatch.setattr(page_cache.time, "time", lambda: later)
+    assert page_cache.content_version() == version
