@@ -145,7 +145,6 @@ def _any_grant_sql() -> str:
     """Whether the user `u` holds any object permission on any model the gate opens by permission,
     by user or by group: when not, their grants are known to be empty without asking."""
     from django.apps import apps
-    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
     # Table names come from model metadata; nothing here is a value.
     groups = get_user_model().groups.through._meta.db_table
@@ -153,9 +152,10 @@ def _any_grant_sql() -> str:
     for model in apps.get_models():
         if not getattr(model, "gate_object_permission", None):
             continue
-        user_model, group_model = get_user_obj_perms_model(model), get_group_obj_perms_model(model)
-        if user_model.objects.is_generic() or group_model.objects.is_generic():
+        grant_models = _grant_models(model)
+        if grant_models is None:
             return "(1 = 1)"  # shared generic tables: always ask
+        user_model, group_model = grant_models
         checks.append(f"EXISTS (SELECT 1 FROM {user_model._meta.db_table} x WHERE x.user_id = u.id)")  # noqa: S608
         checks.append(
             f"EXISTS (SELECT 1 FROM {group_model._meta.db_table} x"  # noqa: S608
@@ -164,7 +164,7 @@ def _any_grant_sql() -> str:
     return "(" + " OR ".join(checks) + ")" if checks else "(1 = 0)"
 
 
-def reader_row(level, verified, pending_since, has_grants=True) -> tuple:
+def reader_row(level, verified, pending_since, has_grants) -> tuple:
     """The reader columns as Python values, whichever database returned them."""
     if isinstance(pending_since, str):  # SQLite may return text for a raw datetime column…
         pending_since = parse_datetime(pending_since)
@@ -344,14 +344,12 @@ def granted_q(model, reader: Reader) -> Q:
     if not permission or not _grants_apply(reader):
         return Q(pk__in=[])
     from django.contrib.contenttypes.models import ContentType
-    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
     user = reader.user
     ctype = ContentType.objects.get_for_model(model)
     perm = {"permission__codename": permission, "permission__content_type": ctype}
-    user_model = get_user_obj_perms_model(model)
-    group_model = get_group_obj_perms_model(model)
-    if user_model.objects.is_generic() or group_model.objects.is_generic():
+    grant_models = _grant_models(model)
+    if grant_models is None:
         from guardian.shortcuts import get_objects_for_user
 
         granted = get_objects_for_user(
@@ -359,6 +357,7 @@ def granted_q(model, reader: Reader) -> Q:
             with_superuser=False, accept_global_perms=False,
         )
         return Q(pk__in=granted.values("pk"))
+    user_model, group_model = grant_models
     by_user = user_model.objects.filter(content_object=OuterRef("pk"), user=user, **perm)
     by_group = group_model.objects.filter(content_object=OuterRef("pk"), group__user=user, **perm)
     return Q(Exists(by_user)) | Q(Exists(by_group))
@@ -391,15 +390,28 @@ def _read_granted_pks(reader: Reader, model, permission: str) -> tuple:
 
 
 @functools.cache
-def _granted_pks_sql(model) -> str | None:
-    """The grants query of a model with direct-FK guardian tables (None for generic ones), built
-    once per process: finding the tables walks the model's relations."""
-    from django.contrib.auth.models import Permission
+def _grant_models(model) -> tuple[type, type] | None:
+    """The user and group object-permission models of a gated model with direct-FK guardian tables,
+    or None when it uses guardian's generic ones. Found by walking the model's relations, so once
+    per process."""
     from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
     user_model, group_model = get_user_obj_perms_model(model), get_group_obj_perms_model(model)
     if user_model.objects.is_generic() or group_model.objects.is_generic():
         return None
+    return user_model, group_model
+
+
+@functools.cache
+def _granted_pks_sql(model) -> str | None:
+    """The grants query of a model with direct-FK guardian tables (None for generic ones), built
+    once per process."""
+    from django.contrib.auth.models import Permission
+
+    grant_models = _grant_models(model)
+    if grant_models is None:
+        return None
+    user_model, group_model = grant_models
     return f"""
         SELECT u.content_object_id FROM {user_model._meta.db_table} u
           JOIN {Permission._meta.db_table} p ON p.id = u.permission_id
