@@ -13,7 +13,7 @@ from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
 from django.core.exceptions import ValidationError
 from django.db import connections, router
 
-from .gating import reader_query, reader_row
+from .gating import db_value, reader_query, reader_row
 
 
 def load_user_and_reader_row(user_id):
@@ -34,18 +34,10 @@ def load_user_and_reader_row(user_id):
         row = cursor.fetchone()
     if row is None:
         return None
-    values = [_from_db(connection, f, value) for f, value in zip(fields, row, strict=False)]
+    values = [db_value(connection, f, value) for f, value in zip(fields, row, strict=False)]
     user = User.from_db(connection.alias, [f.attname for f in fields], values)
-    user._btw_reader_row = reader_row(*row[len(fields):])
+    user._btw_reader_row = reader_row(connection, *row[len(fields):])
     return user
-
-
-def _from_db(connection, field, value):
-    """A column as the ORM would give it (SQLite keeps datetimes as text, for one)."""
-    expression = field.get_col(field.model._meta.db_table)
-    for converter in connection.ops.get_db_converters(expression) + field.get_db_converters(connection):
-        value = converter(value, expression, connection)
-    return value
 
 
 class ReaderRowMixin:

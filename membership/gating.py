@@ -24,7 +24,6 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from .models import Application, Membership, Tier
 
@@ -164,13 +163,18 @@ def _any_grant_sql() -> str:
     return "(" + " OR ".join(checks) + ")" if checks else "(1 = 0)"
 
 
-def reader_row(level, verified, pending_since, has_grants) -> tuple:
+def reader_row(connection, level, verified, pending_since, has_grants) -> tuple:
     """The reader columns as Python values, whichever database returned them."""
-    if isinstance(pending_since, str):  # SQLite may return text for a raw datetime column…
-        pending_since = parse_datetime(pending_since)
-    if pending_since is not None and timezone.is_naive(pending_since):  # …or a naive UTC datetime
-        pending_since = timezone.make_aware(pending_since, datetime.UTC)
+    pending_since = db_value(connection, Application._meta.get_field("created_at"), pending_since)
     return level, bool(verified), pending_since, bool(has_grants)
+
+
+def db_value(connection, field, value):
+    """A raw column of `field` as the ORM would give it (SQLite keeps datetimes as naive text, for one)."""
+    expression = field.get_col(field.model._meta.db_table)
+    for converter in connection.ops.get_db_converters(expression) + field.get_db_converters(connection):
+        value = converter(value, expression, connection)
+    return value
 
 
 def _reader_row(user_pk) -> tuple:
@@ -180,7 +184,7 @@ def _reader_row(user_pk) -> tuple:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchone()
-    return reader_row(*found) if found else (None, False, None, False)
+    return reader_row(connection, *found) if found else (None, False, None, False)
 
 
 def reader_for(user_or_reader) -> Reader:
