@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connections, models, router
+from django.db import connections, models
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -65,8 +65,7 @@ def fetch_lists(**lists: Rows) -> dict[str, list[models.Model]]:
     """Run every queryset in one SELECT; return each one's rows as model instances, in its order."""
     if not lists:
         return {}
-    first = next(iter(lists.values())).queryset
-    connection = connections[first.db if first._db else router.db_for_read(first.model)]
+    connection = connections[next(iter(lists.values())).queryset.db]
     try:
         aggregate, row = _JSON_SQL[connection.vendor]
     except KeyError:

@@ -179,8 +179,3 @@ def summarise_dependencies(institution: Institution, rows, *, cap: int = FANOUT_
         else:
             depended_on_by.append(downstream)
     return DependencySummary(depends_on[:cap], depended_on_by[:cap])
-
-
-def dependency_summary(institution: Institution, *, cap: int = FANOUT_CAP, at=None) -> DependencySummary:
-    """Who this institution depends on and who depends on it (approved, published), in one query."""
-    return summarise_dependencies(institution, dependency_rows(institution, cap=cap, at=at), cap=cap)

@@ -71,6 +71,6 @@ def test_dependency_summary_reads_depends_on_and_supplier_both_ways():
     RelationshipFactory(source=inst, target=power, kind=DEP)
     RelationshipFactory(source=cloud, target=inst, kind=Relationship.Kind.SUPPLIER)
     RelationshipFactory(source=customer, target=inst, kind=DEP)
-    summary = graph.dependency_summary(inst)
+    summary = graph.summarise_dependencies(inst, graph.dependency_rows(inst))
     assert sorted(i.name for i in summary.depends_on) == ["Cloud", "Power"]
     assert [i.name for i in summary.depended_on_by] == ["Customer"]
