@@ -10,6 +10,7 @@ renders at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -51,28 +52,29 @@ def _incr(key: str) -> None:
         cache.set(key, secrets.randbits(62), timeout=None)
 
 
-def _bump() -> None:
-    _incr(VERSION_KEY)
+@functools.lru_cache(maxsize=1024)
+def _bumper(key: str):
+    """One callable per counter, so a transaction registers each counter's commit bump once."""
+    return functools.partial(_incr, key)
+
+
+_bump = _bumper(VERSION_KEY)
 
 
 def bump_counter(key: str) -> None:
-    """Move a version counter other than the content version (e.g. one member's follows) the way
-    `bump_content_version` moves that one: at once, and again when the transaction commits."""
+    """Move a version counter at once and again when the surrounding transaction commits: a reader
+    who reads in between (still seeing the old rows) stores under the first bump, which the second
+    retires."""
     _incr(key)
-    if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: _incr(key))
+    connection = transaction.get_connection()
+    bump = _bumper(key)
+    if connection.in_atomic_block and not any(func is bump for _sids, func, _robust in connection.run_on_commit):
+        transaction.on_commit(bump)
 
 
 def bump_content_version(**_signal_kwargs) -> None:
-    """Invalidate every cached public render (signal receiver and plain function).
-
-    Bumped at once and again when the surrounding transaction commits: a reader who renders in
-    between (still seeing the old rows) stores under the first bump, which the second retires.
-    """
-    _bump()
-    connection = transaction.get_connection()
-    if connection.in_atomic_block and not any(func is _bump for _sids, func, _robust in connection.run_on_commit):
-        transaction.on_commit(_bump)
+    """Invalidate every cached public render (signal receiver and plain function)."""
+    bump_counter(VERSION_KEY)
 
 
 def next_publication_at() -> float:
