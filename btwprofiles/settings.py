@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "csp",
+    "audit",
     "membership",
     "profiles",
 ]

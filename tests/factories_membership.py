@@ -87,3 +87,4 @@ def ensure_reference_data():
         group.permissions.add(
             *[Permission.objects.get(content_type__app_label=app, codename=codename) for app, codename in perms]
         )
+    importlib.import_module("profiles.migrations.0012_audit_log_readers").grant(apps, None)
