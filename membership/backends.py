@@ -4,6 +4,7 @@ Every signed-in page needs both the user (Django's session authentication) and t
 level, e-mail state and open application (`membership.gating`). These backends are Django's and
 allauth's own, except that `get_user` — called once per request to restore the session's user —
 fetches the user row together with those reader columns, so the gate costs no query of its own.
+Staff get the same columns: until their session passes MFA they read at their membership level.
 Whatever a backend refuses (inactive users) it still refuses.
 """
 

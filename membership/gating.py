@@ -20,14 +20,16 @@ import datetime
 import functools
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from .mfa import session_passed_mfa
 from .models import Application, Membership, Tier
 
-STAFF_LEVEL = 10_000  # above every tier: staff read everything unless previewing "as a tier"
+STAFF_LEVEL = 10_000  # above every tier: staff with staff sight read everything unless previewing "as a tier"
 _DEFAULT = object()
 
 
@@ -37,6 +39,8 @@ class Reader:
 
     user: object
     level: int = 0
+    #: Reads with staff sight (`has_staff_sight`): every tier, drafts, the preview switch. A staff
+    #: member without it (no MFA yet in this session) reads as their memberships allow, and is False here.
     is_staff: bool = False
     email_verified: bool = False
     application_pending: bool = False
@@ -86,10 +90,26 @@ class Reader:
         return "registered"
 
 
-def _resolve(user) -> Reader:
+def has_staff_sight(user, request=None) -> bool:
+    """Rule 1's staff clause, the one place it is written: staff (and superusers) read everything, but
+    while settings.BTW_REQUIRE_STAFF_MFA is on only through a `request` whose session has passed MFA.
+
+    Before that, and wherever there is no request (commands, digests, e-mails), a staff member reads
+    like any reader: at the level of their memberships, with no drafts and no "view as tier" preview.
+    """
+    if not (getattr(user, "is_authenticated", False) and getattr(user, "is_active", True)):
+        return False
+    if not (user.is_staff or user.is_superuser):
+        return False
+    if not getattr(settings, "BTW_REQUIRE_STAFF_MFA", True):
+        return True
+    return request is not None and session_passed_mfa(request)
+
+
+def _resolve(user, request=None) -> Reader:
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", True):
         return Reader(user=user)
-    if user.is_staff or user.is_superuser:
+    if has_staff_sight(user, request):
         return Reader(user=user, level=STAFF_LEVEL, is_staff=True, email_verified=True)
     # Loaded with the user by the authentication backends (membership.backends) on a request;
     # read now for a user loaded any other way.
@@ -187,14 +207,20 @@ def _reader_row(user_pk) -> tuple:
     return reader_row(connection, *found) if found else (None, False, None, False)
 
 
-def reader_for(user_or_reader) -> Reader:
-    """Return the Reader for a user (cached on the user object, which lives one request)."""
+def reader_for(user_or_reader, *, request=None) -> Reader:
+    """Return the Reader for a user (cached on the user object, which lives one request).
+
+    Give the `request` the user is signed in by when there is one: only its session can give staff
+    their sight (`has_staff_sight`). Asked with it, the cached Reader is replaced if it was resolved
+    without; StaffMFARequiredMiddleware asks so for every signed-in staff member before any view runs,
+    so later questions about `request.user` without the request get the same answer.
+    """
     if isinstance(user_or_reader, Reader):
         return user_or_reader
     user = user_or_reader
     cached = getattr(user, "_btw_reader", None)
-    if cached is None:
-        cached = _resolve(user)
+    if cached is None or (request is not None and cached.is_staff != has_staff_sight(user, request)):
+        cached = _resolve(user, request)
         with contextlib.suppress(AttributeError):  # exotic user objects may refuse attributes
             user._btw_reader = cached
     return cached
@@ -209,11 +235,12 @@ def forget_reader(user) -> None:
 
 
 def reader_for_request(request) -> Reader:
-    """The request's reader, honouring a staff member's "view as tier" preview switch (`?as_tier=<slug>`)."""
+    """The request's reader, honouring the "view as tier" preview switch (`?as_tier=<slug>`) of a
+    reader with staff sight (for anyone else the switch is ignored)."""
     cached = getattr(request, "_btw_reader", None)
     if cached is not None:
         return cached
-    reader = reader_for(request.user)
+    reader = reader_for(request.user, request=request)
     as_tier = request.GET.get("as_tier")
     if reader.is_staff and as_tier:
         tier = Tier.objects.filter(slug=as_tier).first()
@@ -251,8 +278,9 @@ def _grants_apply(reader: Reader) -> bool:
 
 
 def _holds_object_permission(reader: Reader, obj) -> bool:
-    # Object-level grants only (not the global model permissions analysts hold for the admin).
-    # Superusers never get here: they see everything, and a staff preview skips grants altogether.
+    # Object-level grants only (not the global model permissions analysts hold for the admin, nor
+    # superuser status: a superuser without staff sight holds only the grants made to them).
+    # Readers with staff sight never get here, and a staff preview skips grants altogether.
     return obj.pk in granted_object_pks(reader, type(obj))
 
 

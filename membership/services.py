@@ -2,7 +2,9 @@
 
 Every function is keyword-only and atomic; views, the account adapter and the admin call
 these and never write memberships themselves. Refusals raise `MembershipError` subclasses
-whose message is written for the person who tried (it is shown to them as is).
+whose message is written for the person who tried (it is shown to them as is). Every act that
+changes an application or a membership appends one entry to the audit log, in its own
+transaction: a refused or rolled-back act leaves none.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+
+from audit.models import AuditEntry
+from audit.services import record
 
 from .gating import forget_reader
 from .models import Application, Membership, Tier
@@ -66,6 +71,21 @@ def open_application(user) -> Application | None:
     return Application.objects.pending().filter(user=user).first()
 
 
+def _named(user) -> str:
+    """How a reader is named in the audit log's sentences: by e-mail (usernames are generated)."""
+    return user.email or user.get_username()
+
+
+def _record_membership(*, actor, membership: Membership, previous: str | None, summary: str, **data) -> None:
+    record(
+        actor=actor,
+        action=AuditEntry.Action.MEMBERSHIP,
+        target=membership,
+        summary=summary,
+        data={"tier": membership.tier.slug, "from": previous, "to": membership.status, **data},
+    )
+
+
 # --- self-service tier ---------------------------------------------------------------------------
 
 
@@ -86,11 +106,20 @@ def grant_self_service_tier(*, user) -> Membership | None:
         tier=tier,
         defaults={"status": Membership.Status.ACTIVE, "started_at": timezone.now()},
     )
-    if not created and membership.status == Membership.Status.PENDING:
+    previous = None if created else membership.status
+    if previous == Membership.Status.PENDING:
         membership.status = Membership.Status.ACTIVE
         membership.started_at = membership.started_at or timezone.now()
         membership.full_clean()
         membership.save()
+    if created or previous == Membership.Status.PENDING:
+        _record_membership(
+            actor=user,
+            membership=membership,
+            previous=previous,
+            summary=f"{_named(user)} joined the {tier.name} by verifying their e-mail address.",
+            via="email_verification",
+        )
     forget_reader(user)
     return membership
 
@@ -133,6 +162,14 @@ def submit_application(
             application.save()
     except IntegrityError as exc:  # a second request raced past the check above
         raise ApplicationAlreadyOpen("You already have an application under review.") from exc
+    record(
+        actor=user,
+        action=AuditEntry.Action.APPLICATION,
+        target=application,
+        summary=f"{_named(user)} applied to join the {application.tier.name} "
+        f"for {application.organisation} ({application.role}).",
+        data={"from": None, "to": application.state, "tier": application.tier.slug},
+    )
     forget_reader(user)
     return application
 
@@ -169,8 +206,22 @@ def _decide(*, application: Application, reviewer, note: str, approve: bool) -> 
     locked.reviewed_at = now
     locked.full_clean(validate_constraints=False)
     locked.save(update_fields=["state", "reviewer", "review_note", "reviewed_at"])
+    decision = locked.get_state_display().lower()
+    record(
+        actor=reviewer,
+        action=AuditEntry.Action.APPLICATION,
+        target=locked,
+        summary=f"Application from {locked.organisation} ({_named(locked.user)}) {decision}.",
+        data={
+            "from": Application.State.PENDING, "to": locked.state, "tier": locked.tier.slug, "note": locked.review_note,
+        },
+    )
     if approve:
-        Membership.objects.update_or_create(
+        previous = (
+            Membership.objects.select_for_update().filter(user=locked.user, tier=locked.tier)
+            .values_list("status", flat=True).first()
+        )
+        membership, _ = Membership.objects.update_or_create(
             user=locked.user,
             tier=locked.tier,
             defaults={
@@ -179,6 +230,13 @@ def _decide(*, application: Application, reviewer, note: str, approve: bool) -> 
                 "ends_at": None,
                 "reviewed_by": reviewer,
             },
+        )
+        _record_membership(
+            actor=reviewer,
+            membership=membership,
+            previous=previous,
+            summary=f"{_named(locked.user)} became an active {locked.tier.name} member (application approved).",
+            application=locked.pk,
         )
     forget_reader(locked.user)
     transaction.on_commit(lambda: send_decision_email(application=locked))
@@ -228,7 +286,7 @@ def send_decision_email(*, application: Application) -> None:
 def _end_membership(*, membership: Membership, by, status: str) -> Membership:
     if by is not None and not by.has_perm(CHANGE_MEMBERSHIP_PERMISSION):
         raise NotPermitted("You do not have permission to change memberships.")
-    locked = Membership.objects.select_for_update(of=("self",)).select_related("user").get(pk=membership.pk)
+    locked = Membership.objects.select_for_update(of=("self",)).select_related("user", "tier").get(pk=membership.pk)
     if locked.status != Membership.Status.ACTIVE:
         raise AlreadyDecided(f"{locked} is not active; nothing was changed.")
     now = timezone.now()
@@ -238,6 +296,13 @@ def _end_membership(*, membership: Membership, by, status: str) -> Membership:
         locked.reviewed_by = by
     locked.full_clean(validate_constraints=False)
     locked.save(update_fields=["status", "ends_at", "reviewed_by", "updated_at"])
+    verb = "was revoked" if status == Membership.Status.REJECTED else "lapsed"
+    _record_membership(
+        actor=by,
+        membership=locked,
+        previous=Membership.Status.ACTIVE,
+        summary=f"The {locked.tier.name} membership of {_named(locked.user)} {verb}.",
+    )
     forget_reader(locked.user)
     forget_reader(membership.user)
     for name in ("status", "ends_at", "reviewed_by"):

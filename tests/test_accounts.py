@@ -325,11 +325,15 @@ def test_staff_mfa_requirement_covers_every_admin_page(client, settings):
     assert client.get("/admin/membership/application/")["Location"] == reverse("mfa_activate_totp")
 
 
-def test_staff_with_a_totp_authenticator_pass(client, settings):
+def test_staff_with_a_totp_authenticator_pass_once_the_session_has_passed_mfa(client, settings):
     settings.BTW_REQUIRE_STAFF_MFA = True
     staff = moderator()
-    activate_totp(staff)
-    client.force_login(staff)
+    secret = activate_totp(staff)
+    client.force_login(staff)  # signed in, but no code entered in this session yet
+    response = client.get(reverse("admin:index"))
+    assert response["Location"] == f"{reverse('mfa_reauthenticate')}?next=%2Fadmin%2F"
+    response = client.post(response["Location"], {"code": current_totp_code(secret)})
+    assert response["Location"] == reverse("admin:index")
     assert client.get(reverse("admin:index")).status_code == 200
 
 
@@ -379,6 +383,10 @@ def test_staff_enrol_totp_reach_the_admin_and_are_asked_for_a_code_at_the_next_s
     response = client.post(reverse("mfa_activate_totp"), {"code": current_totp_code(secret)})
     assert response.status_code == 302
     assert Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).exists()
+    # Activation records no MFA for the session: the admin asks for a code once, then opens.
+    response = client.get("/admin/")
+    assert response["Location"] == f"{reverse('mfa_reauthenticate')}?next=%2Fadmin%2F"
+    assert client.post(response["Location"], {"code": current_totp_code(secret)})["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
     client.post(reverse("account_logout"))
