@@ -30,15 +30,17 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
-from guardian.admin import AdminGroupObjectPermissionsForm, AdminUserObjectPermissionsForm, GuardedModelAdminMixin
+from guardian.admin import GuardedModelAdminMixin
 from guardian.core import ObjectPermissionChecker
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.services import user_label
 from membership.admin_actions import DecisionActionsMixin
 from membership.models import Tier
 
-from . import review, services
-from .citations import CITATION_HELP, citation_problems, profile_texts
+from . import permissions, publication, review, services
+from .admin_grants import ObjectPermissionsForms
+from .citations import CITATION_HELP, citation_problems
 from .forms import (
     FAQFormSet,
     InstitutionAdminForm,
@@ -50,6 +52,7 @@ from .forms import (
     ReviewDecisionForm,
     ReviewedFormSet,
     add_citation_help,
+    add_review_help,
 )
 from .models import (
     Briefing,
@@ -65,6 +68,7 @@ from .models import (
     Watchpoint,
 )
 from .paginators import EstimatedCountPaginator
+from .review_changes import changes_since_approval
 from .search import refresh_search_index
 
 #: Shorter text boxes in inlines; URLs typed without a scheme become https:// ones.
@@ -86,13 +90,13 @@ def _checker(request) -> ObjectPermissionChecker:
 
 
 def can_edit(request, institution) -> bool:
-    return services.can_edit_institution(request.user, institution, checker=_checker(request))
+    return permissions.can_edit_institution(request.user, institution, checker=_checker(request))
 
 
 def can_see(request, institution) -> bool:
     """A profile is in a staff member's admin if they edit it or moderate it."""
     user = request.user
-    if services.sees_every_institution(user) or can_edit(request, institution):
+    if permissions.sees_every_institution(user) or can_edit(request, institution):
         return True
     return _checker(request).has_perm("moderate_evidence", institution)
 
@@ -101,7 +105,7 @@ def may_moderate(request) -> bool:
     """Whether this staff member moderates any profile (cached for the request)."""
     cached = getattr(request, "_btw_may_moderate", None)
     if cached is None:
-        cached = request._btw_may_moderate = review.moderates_anything(request.user)
+        cached = request._btw_may_moderate = permissions.moderates_anything(request.user)
     return cached
 
 
@@ -122,44 +126,6 @@ def _autocomplete_field(request) -> str | None:
 LINK_TARGET_FIELDS = {"target"}
 
 
-class ObjectPermissionsForms:
-    """Limit guardian's object-permissions page to the permissions that mean something here."""
-
-    object_permission_codenames: tuple[str, ...] = ()
-
-    def get_obj_perms_manage_user_form(self, request):
-        return _limited(AdminUserObjectPermissionsForm, self.object_permission_codenames)
-
-    def get_obj_perms_manage_group_form(self, request):
-        return _limited(AdminGroupObjectPermissionsForm, self.object_permission_codenames)
-
-    def _check_object(self, request, object_pk):
-        obj = self.get_object(request, object_pk)
-        if obj is None:
-            raise Http404
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
-
-    def obj_perms_manage_view(self, request, object_pk):
-        self._check_object(request, object_pk)
-        return super().obj_perms_manage_view(request, object_pk)
-
-    def obj_perms_manage_user_view(self, request, object_pk, user_id):
-        self._check_object(request, object_pk)
-        return super().obj_perms_manage_user_view(request, object_pk, user_id)
-
-    def obj_perms_manage_group_view(self, request, object_pk, group_id):
-        self._check_object(request, object_pk)
-        return super().obj_perms_manage_group_view(request, object_pk, group_id)
-
-
-def _limited(base, codenames):
-    class Limited(base):
-        def get_obj_perms_field_choices(self):
-            return [choice for choice in super().get_obj_perms_field_choices() if choice[0] in codenames]
-
-    Limited.__name__ = f"Limited{base.__name__}"
-    return Limited
 
 
 class OutOfScopeIs403:
@@ -223,7 +189,16 @@ class ProfileChildInline:
         return super().has_delete_permission(request, obj) and self._profile_editable(request, obj)
 
 
-class EvidenceItemInline(ProfileChildInline, admin.StackedInline):
+class ReviewedInline(ProfileChildInline):
+    """Evidence and relationships on the profile's page: reviewed fields say so in their help."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        add_review_help(formset.form.base_fields, self.model)
+        return formset
+
+
+class EvidenceItemInline(ReviewedInline, admin.StackedInline):
     model = EvidenceItem
     formset = ReviewedFormSet
     show_change_link = True
@@ -253,7 +228,7 @@ def cite_as(obj):
     return format_html("<code>[^ev:{}]</code>", obj.pk)
 
 
-class RelationshipInline(ProfileChildInline, admin.TabularInline):
+class RelationshipInline(ReviewedInline, admin.TabularInline):
     model = Relationship
     fk_name = "source"
     form = RelationshipForm
@@ -335,12 +310,15 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
             "fields": ["why_it_matters", ("criticality", "time_horizon"), "what_to_watch", "public_view", "caveats"],
         }),
         ("Publishing", {
-            "fields": ["status", "published_at", "public_updated_at", "last_saved", "loaded_version"],
+            "fields": [
+                "status", "published_at", "publication_checklist", "public_updated_at", "last_saved", "loaded_version",
+            ],
             "description": "Drafts, scheduled and archived profiles are hidden from readers; "
-            "“Preview on site” shows them to staff with a preview banner.",
+            "“Preview on site” shows them to staff with a preview banner. A profile is published or "
+            "scheduled only once its publication checklist is complete.",
         }),
     ]
-    readonly_fields = ["public_updated_at", "last_saved"]
+    readonly_fields = ["public_updated_at", "last_saved", "publication_checklist"]
     list_display = [
         "name", "type", "base_region", "criticality", "time_horizon", "status", "published_at", "updated_at",
         "last_edited_by",
@@ -364,6 +342,29 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
         when = formats.date_format(timezone.localtime(obj.updated_at), "j M Y, H:i")
         return f"version {obj.version}, by {who}, {when}"
 
+    @admin.display(description="publication checklist")
+    def publication_checklist(self, obj):
+        """What the publication guard asks for, as stored: done, or what is missing and where to act."""
+        checks = publication.publication_checklist(obj)
+        return format_html(
+            '<ul class="publication-checklist">{}</ul>',
+            format_html_join("", "{}", ((self._checklist_item(check),) for check in checks)),
+        )
+
+    @staticmethod
+    def _checklist_item(check):
+        links = format_html_join(" · ", '<a href="{}">{}</a>', ((link.url, link.text) for link in check.links))
+        details = format_html_join("", "<li>{}</li>", ((detail,) for detail in check.details))
+        return format_html(
+            '<li class="publication-check {}"><strong>{}</strong> {}{}{}{}</li>',
+            "done" if check.ok else "missing",
+            "✓ Done:" if check.ok else "✗ Missing:",
+            check.label,
+            format_html(" — {}", check.missing) if check.missing else "",
+            format_html("<ul>{}</ul>", details) if check.details else "",
+            format_html(' <span class="publication-links">{}</span>', links) if check.links else "",
+        )
+
     # Scope: an analyst's admin holds the profiles assigned to them.
 
     def get_queryset(self, request):
@@ -372,8 +373,8 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
         if field in LINK_TARGET_FIELDS:
             return qs  # any staff member may *link to* any profile
         if field is not None:
-            return services.editable_institutions(request.user, qs)
-        return services.institutions_for_staff(request.user, qs)
+            return permissions.editable_institutions(request.user, qs)
+        return permissions.institutions_for_staff(request.user, qs)
 
     def has_view_permission(self, request, obj=None):
         if not super().has_view_permission(request, obj):
@@ -382,7 +383,7 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
 
     def has_change_permission(self, request, obj=None):
         if obj is None:
-            return request.user.has_perm(services.CHANGE_PERM)
+            return request.user.has_perm(permissions.CHANGE_PERM)
         return can_edit(request, obj)
 
     def get_fieldsets(self, request, obj=None):
@@ -390,10 +391,20 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
         if obj is not None and not self.has_change_permission(request, obj):
             return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "loaded_version"]})
                     for name, opts in fieldsets]
+        if publication.may_override(request.user):  # the override field exists for superusers only
+            return [(name, {**opts, "fields": self._with_override(opts["fields"])}) for name, opts in fieldsets]
         return fieldsets
 
+    @staticmethod
+    def _with_override(fields):
+        """The publishing fields, with the superuser's override reason after the checklist."""
+        if "publication_checklist" not in fields or "override_reason" in fields:
+            return fields
+        at = fields.index("publication_checklist") + 1
+        return [*fields[:at], "override_reason", *fields[at:]]
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["can_manage_object_permissions"] = request.user.has_perm(services.CHANGE_PERM)
+        context["can_manage_object_permissions"] = request.user.has_perm(permissions.CHANGE_PERM)
         context["citation_help"] = CITATION_HELP
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -402,6 +413,8 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.stale_edit = getattr(request, "_btw_stale_edit", None)
+        form.may_override = publication.may_override(request.user)
+        form.publication_refused = getattr(request, "_btw_publication_refused", None)
         return form
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -413,32 +426,29 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
             # with the editor's input and the conflict message, and save nothing.
             request._btw_stale_edit = stale
             return super().changeform_view(request, object_id, form_url, extra_context)
+        except publication.PublicationRefused as refused:
+            # clean() passed, but the service's final guard, judging the saved submission (inline
+            # rows included), refused to publish. Everything has rolled back; show the form again
+            # with the editor's input and what is missing, and save nothing.
+            request._btw_publication_refused = refused
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
+        """Nothing is written yet: `save_related` saves the profile and its inlines in one service
+        call, so the publication guard judges the whole submission."""
         obj._history_user = request.user
-        services.save_institution(
-            institution=obj, user=request.user, form_version=form.form_version if change else None
-        )
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
+        save_children = super().save_related
+        services.save_institution(
+            institution=form.instance,
+            user=request.user,
+            form_version=form.form_version if change else None,
+            override_reason=form.override,
+            save_children=lambda: save_children(request, form, formsets, change),
+        )
         refresh_search_index([form.instance.pk])  # sectors and children are saved only now
-        warn_about_citations(request, form.instance, self.cited_texts(form.instance))
-
-    #: The profile's own Markdown fields, where analysts cite evidence.
-    citable_fields = (
-        "key_points", "body", "domain_summary", "public_role", "operating_surface", "what_it_does",
-        "why_it_matters", "what_to_watch", "public_view", "caveats",
-    )
-
-    def cited_texts(self, institution):
-        """Every text of the profile rendered as Markdown, labelled for the warning (three queries)."""
-        texts = profile_texts(institution, self.citable_fields)
-        texts += [(f"FAQ “{q}”", a) for q, a in institution.faqs.values_list("question", "answer")]
-        texts += [(f"timeline “{t}”", x) for t, x in institution.timeline.values_list("title", "text")]
-        for title, body, notes in institution.briefings.values_list("title", "body", "source_notes"):
-            texts += [(f"briefing “{title}”", body), (f"briefing “{title}” source notes", notes)]
-        return texts
+        warn_about_citations(request, form.instance, publication.cited_texts(form.instance))
 
     def save_formset(self, request, form, formset, change):
         if formset.model in (EvidenceItem, Relationship):
@@ -492,9 +502,23 @@ class ProfileChildAdmin(OutOfScopeIs403, ReadOnlyHistoryAdmin):
         """Only children of the staff member's profiles. Django's changelist skips
         `list_select_related` once a queryset has any select_related, so name them all here."""
         qs = qs.select_related(self.parent_field, *self.list_select_related)
-        if services.sees_every_institution(request.user):
+        if permissions.sees_every_institution(request.user):
             return qs
-        return qs.filter(**{f"{self.parent_field}__in": services.institutions_for_staff(request.user)})
+        return qs.filter(**{f"{self.parent_field}__in": permissions.institutions_for_staff(request.user)})
+
+    def has_view_permission(self, request, obj=None):
+        """Within the staff member's profiles only — this also scopes history pages, which load
+        objects (even deleted ones) from the history tables instead of `get_queryset`."""
+        return super().has_view_permission(request, obj) and (obj is None or self.in_scope(request, obj))
+
+    def in_scope(self, request, obj) -> bool:
+        if permissions.sees_every_institution(request.user):
+            return True
+        field = self.model._meta.get_field(self.parent_field)
+        parent = field.get_cached_value(obj, None)
+        if parent is None:  # a history page's object: its profile may since have been deleted
+            parent = Institution.objects.filter(pk=getattr(obj, field.attname)).first()
+        return parent is not None and can_see(request, parent)
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and (obj is None or can_edit(request, self.parent(obj)))
@@ -504,7 +528,7 @@ class ProfileChildAdmin(OutOfScopeIs403, ReadOnlyHistoryAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == self.parent_field:
-            kwargs["queryset"] = services.editable_institutions(request.user)
+            kwargs["queryset"] = permissions.editable_institutions(request.user)
         elif db_field.name == "required_tier" and self.model is Briefing:
             kwargs["queryset"] = Tier.objects.members_only()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -548,6 +572,7 @@ class ReviewedChildAdmin(DecisionActionsMixin, ProfileChildAdmin):
 
     readonly_fields = [
         "review_state", "submitted_by", "reviewed_by", "reviewed_at", "review_note", "review_records",
+        "review_authors", "review_changes",
     ]
     change_form_template = "admin/profiles/reviewed_change_form.html"
     queue_template = "admin/profiles/review_queue.html"
@@ -564,6 +589,18 @@ class ReviewedChildAdmin(DecisionActionsMixin, ProfileChildAdmin):
         obj._history_user = request.user
         services.save_reviewed_item(item=obj, user=request.user)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        add_review_help(form.base_fields, self.model)
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        """An item stays with its profile: moving it means a new item (`profiles.review`)."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.pk is not None:
+            fields.append(self.model.review_owner_field)
+        return fields
+
     def has_delete_permission(self, request, obj=None):
         """Approved and retracted items stay on record (a moderator retracts); bulk deletes obey this too."""
         if obj is not None and obj.review_state in (ReviewState.APPROVED, ReviewState.RETRACTED):
@@ -576,7 +613,11 @@ class ReviewedChildAdmin(DecisionActionsMixin, ProfileChildAdmin):
             return True
         if not may_moderate(request):
             return False
-        return obj is None or review.can_moderate(request.user, self.parent(obj))
+        return obj is None or permissions.can_moderate(request.user, self.parent(obj))
+
+    def has_module_permission(self, request):
+        """Per-profile moderators find evidence and relationships on the admin index too."""
+        return super().has_module_permission(request) or may_moderate(request)
 
     def has_moderate_permission(self, request):
         """`permissions=["moderate"]` on the actions; each item is checked again by `profiles.review`."""
@@ -690,7 +731,7 @@ class ReviewedChildAdmin(DecisionActionsMixin, ProfileChildAdmin):
         if request.POST.get("select_across") != "1":
             selected = [pk for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if pk.isdigit()]
             queryset = self.scoped(request, self.model._default_manager.filter(pk__in=selected))
-            items = list(queryset.select_related("submitted_by", "reviewed_by"))
+            items = list(queryset.select_related("submitted_by", "reviewed_by").prefetch_related("authors"))
             missing = sorted(set(selected) - {str(item.pk) for item in items}, key=int)
             if missing and request.POST.get("confirm"):
                 for pk in missing:
@@ -700,7 +741,7 @@ class ReviewedChildAdmin(DecisionActionsMixin, ProfileChildAdmin):
                         messages.ERROR,
                     )
         else:
-            items = list(queryset.select_related("submitted_by", "reviewed_by"))
+            items = list(queryset.select_related("submitted_by", "reviewed_by").prefetch_related("authors"))
         return self.decision_page(request, items, decision, action=action)
 
     def decision_page(self, request, objects, decision, **kwargs):
@@ -711,10 +752,10 @@ class ReviewedChildAdmin(DecisionActionsMixin, ProfileChildAdmin):
 
     def _warning(self, request, item, decision) -> str:
         """Why this row will be refused, shown on the note page before anything is decided."""
-        if not review.can_moderate(request.user, self.parent(item)):
+        if not permissions.can_moderate(request.user, self.parent(item)):
             return "not a profile you moderate: will be left as is"
-        if review.is_own_item(item, request.user):
-            return "you submitted it: another moderator must decide it"
+        if review.is_author(item, request.user):
+            return "you wrote or changed it: another moderator must decide it"
         allowed = REVIEW_BUTTONS.get(item.review_state, ())
         if decision in REVIEW_MOVES and decision not in allowed:
             return f"already {item.get_review_state_display().lower()}: will be left as is"
@@ -752,15 +793,15 @@ class ReviewedChildAdmin(DecisionActionsMixin, ProfileChildAdmin):
         if decision not in REVIEW_MOVES:
             self.message_user(request, "Choose approve, reject or retract.", messages.ERROR)
             return self.after_single_decision(request, obj)
-        if request.method != "POST" and not review.can_moderate(request.user, self.parent(obj)):
-            raise PermissionDenied  # a POST goes on: the workflow refuses it with a message
+        if not permissions.can_moderate(request.user, self.parent(obj)):
+            raise PermissionDenied("Only moderators of this profile decide its evidence and relationships.")
         return self.decision_page(request, [obj], decision, single=obj)
 
     def review_buttons(self, request, obj):
         """What the moderator may do from this page: button names, or why there are none."""
-        if obj is None or not may_moderate(request) or not review.can_moderate(request.user, self.parent(obj)):
+        if obj is None or not may_moderate(request) or not permissions.can_moderate(request.user, self.parent(obj)):
             return None
-        if review.is_own_item(obj, request.user):
+        if review.is_author(obj, request.user):
             return {"own": True, "buttons": ()}
         return {"own": False, "buttons": REVIEW_BUTTONS.get(obj.review_state, ())}
 
@@ -802,6 +843,41 @@ class ReviewedChildAdmin(DecisionActionsMixin, ProfileChildAdmin):
             rows,
         )
 
+    @admin.display(description="authors since the last approval")
+    def review_authors(self, obj):
+        """Four eyes: none of these people may approve the item (one query)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        people = {user.pk: user for user in obj.authors.all()}
+        if obj.submitted_by_id is not None and obj.submitted_by is not None:
+            people.setdefault(obj.submitted_by_id, obj.submitted_by)
+        names = sorted(user_label(user) for user in people.values())
+        return ", ".join(names) if names else "—"
+
+    @admin.display(description="changes since the last approval")
+    def review_changes(self, obj):
+        """A word-level diff of every reviewed field that differs from the approved version."""
+        if obj is None or obj.pk is None:
+            return "—"
+        changes = changes_since_approval(obj)
+        if changes is None:
+            return "Never approved: every field is new to review."
+        if not changes:
+            return "No reviewed field differs from the approved version."
+        tags = {"same": "{}", "removed": "<del>{}</del>", "added": "<ins>{}</ins>"}
+
+        def diff(change):
+            return format_html_join(" ", "{}", ((format_html(tags[op], text),) for op, text in change.segments))
+
+        rows = format_html_join(
+            "", "<tr><th scope=\"row\">{}</th><td>{}</td></tr>", ((c.label, diff(c)) for c in changes)
+        )
+        return format_html(
+            '<table class="review-changes"><thead><tr><th scope="col">Field</th>'
+            '<th scope="col">Approved → now</th></tr></thead><tbody>{}</tbody></table>',
+            rows,
+        )
+
 
 @admin.register(EvidenceItem)
 class EvidenceItemAdmin(ReviewedChildAdmin):
@@ -818,7 +894,7 @@ class EvidenceItemAdmin(ReviewedChildAdmin):
         (None, {"fields": ["institution", ("url", "kind"), ("publisher", "title"), ("source_date", "retrieved_at"),
                            "claim", "quote", "archive_url", "required_tier"]}),
         ("Review", {"fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note",
-                               "review_records", "cite_as"]}),
+                               "review_authors", "review_changes", "review_records", "cite_as"]}),
     ]
     queue_list_display = ("queue_claim", "queue_source", "institution", "required_tier", "queue_submitter",
                           "queue_age")
@@ -852,7 +928,7 @@ class RelationshipAdmin(ReviewedChildAdmin):
     fieldsets = [
         (None, {"fields": ["source", "kind", "target", "since", "description", "evidence"]}),
         ("Review", {"fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note",
-                               "review_records"]}),
+                               "review_authors", "review_changes", "review_records"]}),
     ]
     queue_list_display = ("queue_relationship", "queue_description", "queue_evidence", "queue_submitter",
                           "queue_age")

@@ -3,24 +3,42 @@ that turn database constraints into messages an analyst can act on (never an Int
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from . import publication
 from .citations import CITATION_HELP
 from .models import MARKDOWN_HELP, Institution, ReviewState
+from .publication import PublicationRefused
 from .services import StaleEdit, find_stale_edit
 
 
 class InstitutionAdminForm(forms.ModelForm):
-    """The profile form. `loaded_version` is the row version the editor loaded; clean() refuses stale saves."""
+    """The profile form. `loaded_version` is the row version the editor loaded; clean() refuses stale saves,
+    and refuses publishing or scheduling a profile that fails the publication checklist (`profiles.publication`)
+    with an error on `status`, so the analyst keeps everything they typed."""
 
     loaded_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+    override_reason = forms.CharField(
+        label=publication.OVERRIDE_LABEL,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Superusers only. Publishes or schedules this profile although the publication checklist "
+        "is incomplete; the reason and the missing items are kept in the audit log.",
+    )
 
     #: Set by the admin when a save lost a race after clean() passed; the re-shown form reports it.
     stale_edit: StaleEdit | None = None
+    #: Set by the admin: whether this editor may publish despite the checklist (superusers only).
+    #: Without it the override field does not exist, so a posted reason is ignored.
+    may_override: bool = False
+    #: Set by the admin when the service's final guard refused after clean() passed (a citation in an
+    #: inline row of the same submission, say); the re-shown form reports it.
+    publication_refused: PublicationRefused | None = None
 
     class Meta:
         model = Institution
@@ -34,6 +52,8 @@ class InstitutionAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["loaded_version"].initial = self.instance.version
+        if not self.may_override:
+            self.fields.pop("override_reason", None)
         add_citation_help(self.fields)
 
     def clean(self):
@@ -46,6 +66,8 @@ class InstitutionAdminForm(forms.ModelForm):
             cleaned["published_at"] = timezone.now()  # "leave empty to publish now"
         if self.instance.pk is not None and "loaded_version" in self.fields:
             self._check_version(cleaned.get("loaded_version"))
+        if "status" in self.fields:
+            self._check_publication(cleaned)
         return cleaned
 
     def _check_version(self, version):
@@ -65,6 +87,39 @@ class InstitutionAdminForm(forms.ModelForm):
         data[self.add_prefix("loaded_version")] = str(current_version)
         self.data = data
 
+    def _check_publication(self, cleaned):
+        """The guard, early: the stored evidence and the profile's own text as typed. Inline rows of
+        this submission are not saved yet; the service judges them after saving, and a refusal
+        comes back here as `publication_refused`."""
+        if "status" in self.errors or "published_at" in self.errors:
+            return
+        adding = self.instance._state.adding
+        if not publication.is_publication(
+            status=cleaned.get("status"),
+            published_at=cleaned.get("published_at", self.instance.published_at),
+            before_status=None if adding else self.instance.status,
+            before_published_at=None if adding else self.instance.published_at,
+        ):
+            return
+        if self.publication_refused is not None:
+            failed = self.publication_refused.failed
+        else:
+            candidate = copy.copy(self.instance)
+            for name in publication.CITABLE_FIELDS:
+                if name in cleaned:
+                    setattr(candidate, name, cleaned[name])
+            failed = publication.failed_checks(candidate, texts=publication.own_texts(candidate))
+        if failed and not self.override:
+            message = publication.refusal_message(failed, overridable=self.may_override)
+            self.add_error("status", ValidationError(message, code="publication_guard"))
+
+    @property
+    def override(self) -> str:
+        """A superuser's reason to publish despite the checklist ("" for everyone else)."""
+        if not self.may_override or not hasattr(self, "cleaned_data"):
+            return ""
+        return (self.cleaned_data.get("override_reason") or "").strip()
+
     @property
     def form_version(self):
         return self.cleaned_data.get("loaded_version")
@@ -75,6 +130,17 @@ def add_citation_help(fields) -> None:
     for field in fields.values():
         if MARKDOWN_HELP in (field.help_text or "") and CITATION_HELP not in field.help_text:
             field.help_text = f"{field.help_text} {CITATION_HELP}"
+
+
+REVIEWED_FIELD_HELP = "Reviewed: changing it on an approved item sends the item back to a moderator."
+
+
+def add_review_help(fields, model) -> None:
+    """Fields the model declares reviewed (`review_fields`) say so, so an edit's effect is no surprise."""
+    for name in getattr(model, "review_fields", ()):
+        field = fields.get(name)
+        if field is not None and REVIEWED_FIELD_HELP not in (field.help_text or ""):
+            field.help_text = f"{field.help_text} {REVIEWED_FIELD_HELP}".strip()
 
 
 class ReviewDecisionForm(forms.Form):

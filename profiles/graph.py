@@ -60,15 +60,6 @@ class Graph:
         return sorted(seen.items())
 
 
-def _published_ends(at) -> Q:
-    return Q(
-        source__status=Institution.Status.PUBLISHED,
-        source__published_at__lte=at,
-        target__status=Institution.Status.PUBLISHED,
-        target__published_at__lte=at,
-    )
-
-
 #: What maps and summaries show of a tie and of each of its ends (the only fields they load).
 TIE_FIELDS = ("id", "kind", "description", "since", "source", "target")
 TIE_END_FIELDS = ("id", "name", "slug", "type")
@@ -76,8 +67,7 @@ TIE_END_FIELDS = ("id", "name", "slug", "type")
 
 def _public_relationships(at):
     return (
-        Relationship.objects.approved()
-        .filter(_published_ends(at))
+        Relationship.objects.public(at)
         .select_related("source", "target")
         .only(*TIE_FIELDS, *(f"{end}__{f}" for end in ("source", "target") for f in TIE_END_FIELDS))
         .order_by("kind", "pk")

@@ -16,7 +16,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
-from membership.gating import GatedQuerySet
+from membership.gating import GatedQuerySet, reader_for
 from membership.models import Tier
 
 from .validators import validate_http_url, validate_not_far_future, validate_url_syntax
@@ -51,11 +51,19 @@ class Sector(models.Model):
         return reverse("profiles:directory") + f"?sector={self.slug}"
 
 
+def published_condition(path: str = "", at=None) -> Q:
+    """The publication rule as a filter on the profile reached through `path` ("", "source__", …).
+
+    Readers see a profile only when it is published and its publication time has come; every
+    queryset that names a profile (its own, or one at the end of a relationship) filters with this.
+    """
+    return Q(**{f"{path}status": Institution.Status.PUBLISHED, f"{path}published_at__lte": at or timezone.now()})
+
+
 class InstitutionQuerySet(models.QuerySet):
     def published(self, at=None):
         """Readers see only published profiles whose publication time has come."""
-        at = at or timezone.now()
-        return self.filter(status=Institution.Status.PUBLISHED, published_at__lte=at)
+        return self.filter(published_condition(at=at))
 
     def recently_updated(self):
         return self.order_by("-public_updated_at", "-pk")
@@ -294,15 +302,39 @@ class ReviewedQuerySet(GatedQuerySet):
     def submitted(self):
         return self.filter(review_state=ReviewState.SUBMITTED)
 
-    def public_for(self, reader):
-        """What a reader may see: approved, and at or below their tier."""
-        return self.approved().visible_to(reader)
+    def public(self, at=None):
+        """Approved, and every profile it names (`published_paths`) is published."""
+        conditions = [published_condition(f"{path}__", at) for path in self.model.published_paths]
+        return self.approved().filter(*conditions)
+
+    def public_for(self, reader, at=None):
+        """What a reader may see: approved, at or below their tier, naming no unpublished profile.
+
+        Staff (full sight or a tier preview) also see items of profiles not yet published: a preview
+        shows a draft as readers will see it once it is out.
+        """
+        reader = reader_for(reader)
+        queryset = self.approved() if reader.is_staff else self.public(at)
+        return queryset.visible_to(reader)
 
 
 class Reviewed(models.Model):
-    """Fields of the review workflow; readers only ever see approved items."""
+    """Fields of the review workflow; readers only ever see approved items.
+
+    Hooks the review workflow (`profiles.review`) reads, declared by each reviewed model:
+
+    - ``review_owner_field``: the profile whose moderators decide the item. It never changes once
+      the item exists: moving an item to another profile means a new item.
+    - ``review_fields``: every field a reader sees or that decides where the item shows. Changing
+      one sends an approved item back to review and makes the editor one of its authors.
+    - ``published_paths``: the profiles the item names; readers see it only while all are published.
+    """
 
     Review = ReviewState
+
+    review_owner_field: str = "institution"
+    review_fields: tuple[str, ...] = ()
+    published_paths: tuple[str, ...] = ("institution",)
 
     review_state = models.CharField(
         max_length=10,
@@ -323,6 +355,14 @@ class Reviewed(models.Model):
         editable=False,
         help_text="When it last entered review: a resubmission restarts its age in the moderation queue.",
     )
+    authors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        editable=False,
+        help_text="Everyone who wrote or changed a reviewed field since the last approval: none of them "
+        "may approve it (four eyes).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -335,7 +375,19 @@ class Reviewed(models.Model):
     @property
     def reviewed_institution(self):
         """The profile whose moderators decide this item."""
-        return self.institution
+        return getattr(self, self.review_owner_field)
+
+    @classmethod
+    def reviewed_field_objects(cls):
+        return [cls._meta.get_field(name) for name in cls.review_fields]
+
+    def changed_review_fields(self, original) -> list[str]:
+        """The reviewed fields whose stored value differs between this item and `original`."""
+        return [
+            field.name
+            for field in self.reviewed_field_objects()
+            if getattr(self, field.attname) != getattr(original, field.attname)
+        ]
 
 
 def required_tier_field(help_text: str, **kwargs) -> models.ForeignKey:
@@ -356,6 +408,12 @@ class EvidenceItem(Reviewed):
 
     gate_tier_field = "required_tier"
     gate_object_permission = None
+    review_owner_field = "institution"
+    review_fields = (
+        "institution", "url", "publisher", "title", "source_date", "retrieved_at", "claim", "quote", "archive_url",
+        "kind", "required_tier",
+    )
+    published_paths = ("institution",)
 
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="evidence")
     url = http_url_field(verbose_name="source URL", help_text="The page that states the claim (http or https).")
@@ -414,6 +472,9 @@ class Relationship(Reviewed):
         MEMBER_OF = "member-of", "Member of"
 
     gate_tier_field = None
+    review_owner_field = "source"
+    review_fields = ("source", "target", "kind", "description", "since", "evidence")
+    published_paths = ("source", "target")
 
     source = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="relationships_out")
     target = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="relationships_in")
@@ -450,10 +511,6 @@ class Relationship(Reviewed):
 
     def __str__(self):
         return f"{self.source} — {self.get_kind_display().lower()} — {self.target}"
-
-    @property
-    def reviewed_institution(self):
-        return self.source
 
     def get_absolute_url(self):
         return reverse("profiles:map", kwargs={"slug": self.source.slug})

@@ -3,7 +3,13 @@
 submitted → approved | rejected; approved → retracted; rejected → submitted (after an edit).
 Every transition goes through `transition()`, which locks the row, checks the rules (legal
 move, permission, four eyes, a note for rejections and retractions), saves the item object by object (so
-simple-history records it) and appends a `ReviewRecord`. Readers only ever see approved items.
+simple-history records it), appends a `ReviewRecord` and an audit-log entry. Readers only ever
+see approved items.
+
+Four eyes covers authorship: the submitter and everyone who changed a reviewed field since the
+last approval (`Reviewed.authors`) are the item's authors, and no author decides it. What counts
+as a reviewed field, and which profile an item belongs to, the models declare
+(`review_fields`, `review_owner_field`); this module reads those hooks and knows no model by name.
 """
 
 from __future__ import annotations
@@ -11,20 +17,20 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
-from guardian.shortcuts import get_objects_for_user
 
-from .models import Institution, ReviewRecord, ReviewState
+from audit.services import Action, record, user_label
+
+from .models import ReviewRecord, ReviewState
+from .permissions import MODERATE_PERM, can_moderate, moderated_institutions
 from .search import refresh_search_index
 
 logger = logging.getLogger(__name__)
-
-MODERATE_PERM = "profiles.moderate_evidence"
 
 LEGAL_MOVES = {
     (ReviewState.SUBMITTED, ReviewState.APPROVED),
@@ -36,58 +42,28 @@ LEGAL_MOVES = {
 }
 DECISIONS = {ReviewState.APPROVED, ReviewState.REJECTED, ReviewState.RETRACTED}
 
-#: Editing these fields of an approved item sends it back to review.
-REVIEWED_FIELDS = {
-    "evidenceitem": ("url", "claim", "quote", "title", "publisher", "required_tier_id"),
-    "relationship": ("source_id", "target_id", "kind", "description"),
-}
-
 
 class ReviewError(Exception):
     """A refused review action; its message is shown to the moderator as it is."""
 
 
-def can_moderate(user, institution) -> bool:
-    """Moderators hold `moderate_evidence` globally (group) or on this one institution (guardian)."""
-    if not (user and user.is_active and user.is_staff):
-        return False
-    return user.has_perm(MODERATE_PERM) or user.has_perm(MODERATE_PERM, institution)
-
-
-def moderated_institutions(user, queryset=None):
-    """The profiles whose evidence and relationships `user` may decide (all, for global moderators)."""
-    queryset = Institution.objects.all() if queryset is None else queryset
-    if not (user and user.is_active and user.is_staff):
-        return queryset.none()
-    if user.has_perm(MODERATE_PERM):
-        return queryset
-    return get_objects_for_user(user, MODERATE_PERM, klass=queryset, accept_global_perms=False)
-
-
-def moderates_anything(user) -> bool:
-    """Whether the moderation queue, its actions and buttons are for this user at all."""
-    if not (user and user.is_active and user.is_staff):
-        return False
-    return user.has_perm(MODERATE_PERM) or moderated_institutions(user).exists()
-
-
-#: The foreign key naming the profile whose moderators decide an item (`Reviewed.reviewed_institution`).
-INSTITUTION_FIELD = {"evidenceitem": "institution", "relationship": "source"}
+def self_review_allowed() -> bool:
+    """The one-person-newsroom switch (off unless the operator turns it on)."""
+    return bool(getattr(settings, "BTW_ALLOW_SELF_REVIEW", False))
 
 
 def awaiting_review(user, model):
     """Submitted items `user` may decide (the admin index counts these).
 
-    Items the user submitted themselves are left out (four eyes: another moderator decides them).
+    Items the user wrote or changed are left out (four eyes: another moderator decides them).
     """
     queryset = model._default_manager.submitted()
     if not (user and user.is_active and user.is_staff):
         return queryset.none()
     if not user.has_perm(MODERATE_PERM):
-        field = INSTITUTION_FIELD[model._meta.model_name]
-        queryset = queryset.filter(**{f"{field}__in": moderated_institutions(user)})
-    if not getattr(settings, "BTW_ALLOW_SELF_REVIEW", False):
-        queryset = queryset.exclude(submitted_by=user)
+        queryset = queryset.filter(**{f"{model.review_owner_field}__in": moderated_institutions(user)})
+    if not self_review_allowed():
+        queryset = queryset.exclude(submitted_by=user).exclude(authors=user)
     return queryset
 
 
@@ -96,13 +72,18 @@ def review_queue(user, model):
     return awaiting_review(user, model).order_by("submitted_at", "pk")
 
 
-def is_own_item(item, user) -> bool:
-    """Four eyes: the submitter may not decide their own item (unless a one-person newsroom allows it)."""
-    return (
-        item.submitted_by_id is not None
-        and item.submitted_by_id == getattr(user, "pk", None)
-        and not getattr(settings, "BTW_ALLOW_SELF_REVIEW", False)
-    )
+def author_ids(item) -> set[int]:
+    """The item's authors: its submitter and everyone who changed a reviewed field since the last
+    approval (one query, or none when the admin prefetched `authors`)."""
+    ids = {user.pk for user in item.authors.all()} if item.pk else set()
+    if item.submitted_by_id is not None:
+        ids.add(item.submitted_by_id)
+    return ids
+
+
+def is_author(item, user) -> bool:
+    """Four eyes: an author may not decide the item (unless a one-person newsroom allows it)."""
+    return getattr(user, "pk", None) in author_ids(item) and not self_review_allowed()
 
 
 def _check_permission(item, actor):
@@ -119,8 +100,10 @@ _NOTE_NEEDED = {
 
 
 def _check_decision(item, to_state, actor, note):
-    if is_own_item(item, actor):
-        raise ReviewError("Four eyes: you submitted this item, so another moderator must decide it.")
+    if is_author(item, actor):
+        raise ReviewError(
+            "Four eyes: you wrote or changed this item, so another moderator must decide it; nothing was changed."
+        )
     if to_state in _NOTE_NEEDED and not note.strip():
         raise ReviewError(_NOTE_NEEDED[to_state])
 
@@ -180,23 +163,38 @@ def transition(item, *, to_state: str, actor, note: str = ""):
         current.submitted_at = now  # back in the queue: its age starts again
     current._change_reason = f"review: {from_state} → {to_state}"
     current.save()
-    ReviewRecord.objects.create(
-        item=current,
-        institution=current.reviewed_institution,
-        from_state=from_state,
-        to_state=to_state,
-        actor=actor,
-        note=note,
-        created_at=now,
-    )
-    refresh_search_index([current.reviewed_institution.pk])
-    if _readers_see_change(current, from_state, to_state):
-        current.reviewed_institution.record_public_change(summary=_public_summary(current, to_state), at=now)
-    if deciding:
-        decided_pk = current.pk
-        transaction.on_commit(lambda: notify_submitter(model, decided_pk))
+    _recorded(current, from_state=from_state, to_state=to_state, actor=actor, note=note, at=now)
     item.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
     return item
+
+
+def _recorded(item, *, from_state, to_state, actor, note, at):
+    """What follows every move: the append-only record, the audit log, the search index, the
+    public "last updated" date, the submitter's e-mail (after commit) — and, on approval, a new
+    round of authorship."""
+    institution = item.reviewed_institution
+    ReviewRecord.objects.create(
+        item=item, institution=institution, from_state=from_state, to_state=to_state, actor=actor, note=note,
+        created_at=at,
+    )
+    if to_state in DECISIONS:
+        authors = sorted(author_ids(item))
+        record(
+            actor=actor,
+            action=Action.REVIEW,
+            target=item,
+            summary=f"{user_label(actor)} {_VERBS[ReviewState(to_state)]} {item._meta.verbose_name} “{item}”.",
+            data={"from": from_state, "to": to_state, "note": note, "institution": institution.pk,
+                  "authors": authors},
+            at=at,
+        )
+        if to_state == ReviewState.APPROVED:
+            item.authors.clear()  # authorship counts from the last approval
+        model, decided_pk = type(item), item.pk
+        transaction.on_commit(lambda: notify_submitter(model, decided_pk))
+    refresh_search_index([institution.pk])
+    if _readers_see_change(item, from_state, to_state):
+        institution.record_public_change(summary=_public_summary(item, to_state), at=at)
 
 
 def approve(item, *, actor, note: str = ""):
@@ -217,46 +215,65 @@ def resubmit(item, *, actor, note: str = ""):
 
 @transaction.atomic
 def record_submission(item, *, actor):
-    """A new item enters review: stamp the submitter and open its record."""
+    """A new item enters review: stamp the submitter, make them its first author, open its record."""
     item.review_state = ReviewState.SUBMITTED
     item.submitted_at = timezone.now()
     if item.submitted_by_id is None:
         item.submitted_by = actor
     item.full_clean()
     item.save()
+    if getattr(actor, "pk", None):
+        item.authors.add(actor)
     ReviewRecord.objects.create(
         item=item, institution=item.reviewed_institution, from_state="", to_state=ReviewState.SUBMITTED, actor=actor
     )
     return item
 
 
-def edit_needs_review(item, original) -> bool:
-    """True when an approved/rejected item's reviewed fields changed against `original`."""
-    fields = REVIEWED_FIELDS[item._meta.model_name]
-    return original is not None and any(getattr(item, f) != getattr(original, f) for f in fields)
-
-
 #: Written only by `transition()` and `record_submission()`, never by an edit.
-REVIEW_FIELDS = ("review_state", "submitted_by_id", "reviewed_by_id", "reviewed_at", "review_note")
+REVIEW_FIELDS = ("review_state", "submitted_by_id", "reviewed_by_id", "reviewed_at", "review_note", "submitted_at")
+
+
+def moved_message(item) -> str:
+    field = type(item)._meta.get_field(item.review_owner_field)
+    return (
+        f"A reviewed item stays with its {field.verbose_name}: add a new item to the other profile instead "
+        "of moving this one. Nothing was changed."
+    )
 
 
 @transaction.atomic
 def save_edited(item, *, actor):
-    """Save an analyst's edit; a changed claim, URL or quote sends a decided item back to review.
+    """Save an edit; a changed reviewed field sends a decided item back to review and makes the
+    editor one of its authors, so they cannot approve it.
 
     The review fields come from the locked row, not from the form's copy: a moderator who decided
-    the item while the analyst was editing keeps their decision (and its record).
+    the item while the analyst was editing keeps their decision (and its record). Going back to
+    review happens in the same save as the edit, so no history row ever shows edited text as approved.
     """
     original = type(item).objects.select_for_update().filter(pk=item.pk).first() if item.pk else None
     if original is None:
         return record_submission(item, actor=actor)
+    owner = type(item)._meta.get_field(item.review_owner_field)
+    if getattr(item, owner.attname) != getattr(original, owner.attname):
+        raise ValidationError({owner.name: moved_message(item)})
     for name in REVIEW_FIELDS:
         setattr(item, name, getattr(original, name))
     item.full_clean()
-    back_to_review = original.review_state != ReviewState.SUBMITTED and edit_needs_review(item, original)
-    item.save()
+    changed = item.changed_review_fields(original)
+    from_state = original.review_state
+    back_to_review = bool(changed) and from_state != ReviewState.SUBMITTED
+    now = timezone.now()
     if back_to_review:
-        transition(item, to_state=ReviewState.SUBMITTED, actor=actor, note="Edited after review")
+        item.review_state = ReviewState.SUBMITTED
+        item.submitted_at = now  # back in the queue: its age starts again
+        item._change_reason = f"edited after review: {from_state} → {ReviewState.SUBMITTED}"
+    item.save()
+    if changed and getattr(actor, "pk", None):
+        item.authors.add(actor)
+    if back_to_review:
+        _recorded(item, from_state=from_state, to_state=ReviewState.SUBMITTED, actor=actor,
+                  note="Edited after review: " + ", ".join(changed), at=now)
     return item
 
 

@@ -8,19 +8,16 @@ children (evidence, relationships) are saved through `profiles.review`, which ow
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import formats, timezone
-from guardian.core import ObjectPermissionChecker
-from guardian.shortcuts import assign_perm, get_objects_for_user
 
-from . import review
+from audit import services as audit
+
+from . import grants, publication, review
 from .models import FAQItem, Institution
-
-CHANGE_PERM = "profiles.change_institution"
-MODERATE_PERM = "profiles.moderate_evidence"
 
 #: What readers see of a profile. Changing any of these on a published profile moves its public
 #: "last updated" date; every other field (status bookkeeping, slug, sectors…) leaves it alone.
@@ -44,53 +41,6 @@ READER_VISIBLE_FIELDS = (
     "base_region",
     "profile_focus",
 )
-
-
-# --- who may edit what --------------------------------------------------------------------
-
-
-def can_edit_institution(user, institution, *, checker: ObjectPermissionChecker | None = None) -> bool:
-    """Lead analysts (global perm) edit every profile; analysts only those assigned to them."""
-    if not (user and user.is_active and user.is_staff):
-        return False
-    if user.has_perm(CHANGE_PERM):
-        return True
-    if institution is None or institution.pk is None:
-        return False
-    checker = checker or ObjectPermissionChecker(user)
-    return checker.has_perm("change_institution", institution)
-
-
-def sees_every_institution(user) -> bool:
-    """Superusers, lead analysts and newsroom-wide moderators work across all profiles."""
-    return user.is_superuser or user.has_perm(CHANGE_PERM) or user.has_perm(MODERATE_PERM)
-
-
-def institutions_for_staff(user, queryset=None):
-    """The profiles a staff member works on: all for leads and moderators, else their assignments.
-
-    Per-profile moderators (guardian `moderate_evidence` on one institution) see those too.
-    """
-    queryset = Institution.objects.all() if queryset is None else queryset
-    if sees_every_institution(user):
-        return queryset
-    return get_objects_for_user(
-        user, [CHANGE_PERM, MODERATE_PERM], klass=queryset, any_perm=True, accept_global_perms=False
-    )
-
-
-def editable_institutions(user, queryset=None):
-    """The profiles whose content (and children) this user may change."""
-    queryset = Institution.objects.all() if queryset is None else queryset
-    if user.is_superuser or user.has_perm(CHANGE_PERM):
-        return queryset
-    return get_objects_for_user(user, CHANGE_PERM, klass=queryset, accept_global_perms=False)
-
-
-@transaction.atomic
-def assign_analyst(*, institution: Institution, user) -> None:
-    """Give one analyst the right to edit one profile (guardian object permission)."""
-    assign_perm(CHANGE_PERM, user, institution)
 
 
 # --- the optimistic lock --------------------------------------------------------------------
@@ -160,26 +110,49 @@ def _publish_defaults(institution: Institution, at: datetime.datetime) -> None:
 
 @transaction.atomic
 def save_institution(
-    *, institution: Institution, user, form_version: int | None = None, at: datetime.datetime | None = None
+    *,
+    institution: Institution,
+    user,
+    form_version: int | None = None,
+    at: datetime.datetime | None = None,
+    override_reason: str = "",
+    save_children: Callable[[], None] | None = None,
 ) -> Institution:
-    """Create a profile, or save an edit of one under the optimistic lock.
+    """Create a profile, or save an edit of one under the optimistic lock, then apply the
+    publication guard and write the audit log.
 
     An edit claims the row with `UPDATE … WHERE pk = … AND version = form_version`; if the row
     has moved on, `StaleEdit` is raised and the surrounding transaction (the admin's change view
     is atomic) rolls back everything, inlines included. A creator is assigned to the new profile.
+
+    `save_children` (the admin's inlines) runs once the row is saved, so that the publication
+    guard, which comes last, judges the whole submission. Publishing or scheduling a profile that
+    fails `publication.publication_checklist` raises `publication.PublicationRefused` and rolls
+    everything back, unless a superuser gives an `override_reason` (anyone else's is ignored).
+    Publication, scheduling, unpublication and overrides are recorded in the audit log, in this
+    transaction: a save that rolls back leaves no entry.
     """
     at = at or timezone.now()
     _publish_defaults(institution, at)
     institution.last_edited_by = user
     if institution._state.adding:
+        before = None
         institution.version = 1
         institution.public_updated_at = _first_public_time(institution, at)
         institution.full_clean()
         institution.save()
         if user is not None:
-            assign_analyst(institution=institution, user=user)
-        return institution
+            grants.assign_creator(institution=institution, user=user)
+    else:
+        before = _save_edit(institution, user=user, form_version=form_version, at=at)
+    if save_children is not None:
+        save_children()
+    _guard_and_record_publication(institution, before=before, user=user, override_reason=override_reason, at=at)
+    return institution
 
+
+def _save_edit(institution: Institution, *, user, form_version: int | None, at: datetime.datetime) -> dict:
+    """Save an edit under the optimistic lock; returns what readers saw before it."""
     if form_version is None:
         raise TypeError("Editing a profile needs the version its form was loaded at (form_version).")
     claimed = Institution.objects.filter(pk=institution.pk, version=form_version).update(
@@ -206,7 +179,7 @@ def save_institution(
         if changed:
             labels = ", ".join(str(Institution._meta.get_field(name).verbose_name) for name in changed)
             touch_public(institution, summary=f"Revised: {labels}.", at=at)
-    return institution
+    return before
 
 
 def _first_public_time(institution: Institution, at: datetime.datetime):
@@ -216,20 +189,72 @@ def _first_public_time(institution: Institution, at: datetime.datetime):
     return max(institution.published_at, at)
 
 
-def _is_publishing(institution: Institution, before: dict) -> bool:
-    """Publishing (or re-publishing, or rescheduling) sets the public date afresh."""
-    if institution.status != Institution.Status.PUBLISHED:
-        return False
-    if before["status"] != Institution.Status.PUBLISHED:
-        return True
-    return not _same_second(before["published_at"], institution.published_at)
+def _is_publishing(institution: Institution, before: dict | None) -> bool:
+    """Publishing (or re-publishing, or rescheduling) sets the public date afresh and is guarded."""
+    return publication.is_publication(
+        status=institution.status,
+        published_at=institution.published_at,
+        before_status=before["status"] if before else None,
+        before_published_at=before["published_at"] if before else None,
+    )
 
 
-def _same_second(a, b) -> bool:
-    """Forms post times to the second; a lost microsecond is not a reschedule."""
-    if a is None or b is None:
-        return a is b
-    return a.replace(microsecond=0) == b.replace(microsecond=0)
+def _guard_and_record_publication(
+    institution: Institution, *, before: dict | None, user, override_reason: str, at: datetime.datetime
+) -> None:
+    """The publication guard's last word, and the audit log of publication moves."""
+    before_status = before["status"] if before else None
+    if _is_publishing(institution, before):
+        failed = publication.failed_checks(institution)
+        if failed:
+            reason = publication.override_reason(user, override_reason)
+            if not reason:
+                raise publication.PublicationRefused(failed)
+            audit.record(
+                actor=user,
+                action=audit.Action.OVERRIDE,
+                target=institution,
+                summary=f"Published “{institution.name}” without the publication checklist: {reason}",
+                data={
+                    "reason": reason,
+                    "failed_checks": [check.as_data() for check in failed],
+                    "published_at": institution.published_at.isoformat(),
+                },
+            )
+        scheduled = institution.published_at > at
+        when = timezone.localtime(institution.published_at)
+        audit.record(
+            actor=user,
+            action=audit.Action.SCHEDULE if scheduled else audit.Action.PUBLISH,
+            target=institution,
+            summary=(
+                f"Scheduled “{institution.name}” for {formats.date_format(when, 'j M Y')} {when:%H:%M %Z}."
+                if scheduled
+                else f"Published “{institution.name}”."
+            ),
+            data={
+                "published_at": institution.published_at.isoformat(),
+                "previous_status": before_status or "",
+                "previous_published_at": _iso(before["published_at"]) if before else None,
+                "override": bool(failed),
+            },
+        )
+    elif publication.is_unpublication(status=institution.status, before_status=before_status):
+        audit.record(
+            actor=user,
+            action=audit.Action.UNPUBLISH,
+            target=institution,
+            summary=f"Unpublished “{institution.name}”: now {institution.get_status_display().lower()}.",
+            data={
+                "from": before_status,
+                "to": institution.status,
+                "published_at": _iso(before["published_at"]),
+            },
+        )
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def changed_public_fields(institution: Institution, before: dict) -> list[str]:

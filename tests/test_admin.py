@@ -399,16 +399,22 @@ def test_child_admin_lists_only_assigned_profiles_children(client, analyst, assi
     assert client.get(change_url(mine)).status_code == 200
 
 
-def test_child_admin_refuses_moving_evidence_to_an_unassigned_profile(client, analyst, assigned, unassigned):
+def test_child_admin_never_moves_evidence_to_another_profile(client, analyst, assigned, unassigned):
+    """The profile is read-only on an existing item's page: a forged value is ignored."""
     item = EvidenceItemFactory(institution=assigned, review_state=EvidenceItem.Review.SUBMITTED)
     login(client, analyst)
     data = admin_form_data(client.get(change_url(item)))
     data["institution"] = str(unassigned.pk)
-    response = client.post(change_url(item), data)
-    assert response.status_code == 200
-    assert "institution" in response.context["adminform"].form.errors
+    client.post(change_url(item), data)
     item.refresh_from_db()
     assert item.institution == assigned
+
+
+def test_child_admin_add_form_refuses_an_unassigned_profile(client, analyst, assigned, unassigned):
+    login(client, analyst)
+    response = client.get(reverse("admin:profiles_evidenceitem_add"))
+    assert unassigned not in response.context["adminform"].form.fields["institution"].queryset
+    assert assigned in response.context["adminform"].form.fields["institution"].queryset
 
 
 def test_moderator_reads_evidence_but_does_not_edit_it(client, moderator, assigned):

@@ -18,7 +18,7 @@ from guardian.shortcuts import assign_perm
 from profiles import services
 from profiles.models import FAQItem, HistoricalInstitution, Institution, TimelineEvent
 
-from .factories import InstitutionFactory, StaffFactory
+from .factories import EvidenceItemFactory, InstitutionFactory, StaffFactory
 from .test_admin import add_inline_row, admin_form_data, change_url
 
 pytestmark = pytest.mark.django_db
@@ -269,6 +269,7 @@ def test_editing_a_draft_does_not_move_the_public_date(first_analyst):
 
 def test_publishing_sets_the_public_date(first_analyst):
     draft = InstitutionFactory(status=Institution.Status.DRAFT, published_at=None)
+    EvidenceItemFactory(institution=draft)  # approved and public: the publication guard passes
     before = timezone.now()
     _save(draft, first_analyst, status=Institution.Status.PUBLISHED)
     draft.refresh_from_db()
@@ -278,6 +279,7 @@ def test_publishing_sets_the_public_date(first_analyst):
 
 def test_scheduling_sets_the_public_date_to_the_publication_time(first_analyst):
     draft = InstitutionFactory(status=Institution.Status.DRAFT, published_at=None)
+    EvidenceItemFactory(institution=draft)  # approved and public: the publication guard passes
     when = timezone.now() + datetime.timedelta(days=14)
     _save(draft, first_analyst, status=Institution.Status.PUBLISHED, published_at=when)
     draft.refresh_from_db()
@@ -348,6 +350,7 @@ def test_admin_edit_of_a_draft_keeps_it_out_of_the_public_dates(client, first_an
 
 def test_admin_publish_with_empty_time_publishes_now(client, first_analyst):
     draft = InstitutionFactory(status=Institution.Status.DRAFT, published_at=None)
+    EvidenceItemFactory(institution=draft)  # approved and public: the publication guard passes
     assign_perm("profiles.change_institution", first_analyst, draft)
     client.force_login(first_analyst)
     data = admin_form_data(client.get(change_url(draft)))

@@ -427,9 +427,12 @@ def test_permission_matrix(client, staff_factory, profile, other_profile, role, 
     if permitted:
         assert state_of(item) == expected
         assert ReviewRecord.objects.for_item(item).first().actor == actor
+    elif role == "analyst" or role.endswith("(other profile)"):
+        assert snapshot(item) == before
+        assert response.status_code == 403  # not a moderator of this profile: the door is shut
     else:
         assert snapshot(item) == before
-        assert response.status_code == 302
+        assert response.status_code == 302  # a moderator refused by the workflow is told why
         assert any("Matrix source" in m for m in messages_of(response))
 
 
@@ -486,9 +489,8 @@ def test_review_page_is_403_for_an_analyst_and_their_forged_post_changes_nothing
     login(client, analyst)
     assert client.get(review_url(item), {"decision": "reject"}).status_code == 403
     before = snapshot(item)
-    response = client.post(review_url(item), {"decision": "approve", "confirm": "yes"})
+    assert client.post(review_url(item), {"decision": "approve", "confirm": "yes"}).status_code == 403
     assert snapshot(item) == before
-    assert any("may not moderate" in m for m in messages_of(response))
 
 
 def test_review_url_of_an_item_outside_ones_profiles_is_403(client, analyst, other_profile):

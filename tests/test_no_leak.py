@@ -19,12 +19,13 @@ from django.utils import timezone
 from btwprofiles import urls as project_urls
 from membership.models import Tier
 from profiles import search, watch
-from profiles.models import Follow, WatchSettings
+from profiles.models import Follow, Institution, RelatedLink, WatchSettings
 
 from .factories import (
     BriefingFactory,
     EvidenceItemFactory,
     InstitutionFactory,
+    RelationshipFactory,
     SectorFactory,
     StaffFactory,
     WatchpointFactory,
@@ -98,7 +99,9 @@ LOCKED_OUT = {
     "signed-up, unverified": unverified_user,
     "Strategic Circle member": strategic_member,
     "pending Leadership Alliance applicant": lambda: pending_applicant().user,
+    "staff without MFA": StaffFactory,  # with BTW_REQUIRE_STAFF_MFA on: reads at membership level
 }
+NEEDS_MFA_SETTING = {"staff without MFA"}
 ALLOWED = {
     "Leadership Alliance member": alliance_member,
     "staff": StaffFactory,
@@ -185,7 +188,7 @@ def _admin_briefing_change_page(client, profile):
         reverse("admin:profiles_watchpoint_changelist"),
     ):
         response = client.get(url)
-        assert response.status_code == 302 and "/login/" in response["Location"]
+        assert response.status_code == 302  # to sign in (readers) or to the second factor (staff)
         text += full_text(response) + full_text(client.get(url, follow=True))
     return text
 
@@ -252,13 +255,15 @@ OUTPUTS = {
 @pytest.mark.urls(__name__)
 @pytest.mark.parametrize("output", list(OUTPUTS))
 @pytest.mark.parametrize("reader", list(LOCKED_OUT))
-def test_locked_text_is_absent(output, reader, profile, secret):
+def test_locked_text_is_absent(output, reader, profile, secret, settings):
+    settings.BTW_REQUIRE_STAFF_MFA = reader in NEEDS_MFA_SETTING
     text = OUTPUTS[output](client_for(LOCKED_OUT[reader]), profile)
     assert secret not in text, f"{output} leaks members-only text to the {reader} reader"
 
 
 @pytest.mark.parametrize("reader", list(LOCKED_OUT))
-def test_searching_for_locked_words_finds_nothing(reader, profile, secret):
+def test_searching_for_locked_words_finds_nothing(reader, profile, secret, settings):
+    settings.BTW_REQUIRE_STAFF_MFA = reader in NEEDS_MFA_SETTING
     """Briefings and members-only evidence are never indexed, so their words find no profile."""
     response = client_for(LOCKED_OUT[reader]).get(reverse("profiles:directory"), {"q": secret})
     assert response.status_code == 200
@@ -327,3 +332,66 @@ def test_ended_membership_locks_the_profile_on_the_next_page_view(profile, secre
     html = _profile_page(client, profile)
     assert secret not in html
     assert "Circle body, no secret here." in html  # still a Strategic Circle member
+
+
+# --- unpublished profiles: their names and every relationship to them are locked for every reader -------
+
+
+@pytest.fixture
+def unpublished_secret():
+    return f"UNPUBLISHED{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def unpublished(profile, unpublished_secret):
+    """A draft and a scheduled profile tied to the published one by approved relationships both ways,
+    and linked from it ("Also read"). Readers must learn nothing of them."""
+    draft = InstitutionFactory(
+        name=f"Draft {unpublished_secret}", slug="leak-draft", status=Institution.Status.DRAFT, published_at=None
+    )
+    scheduled = InstitutionFactory(
+        name=f"Scheduled {unpublished_secret}",
+        slug="leak-scheduled",
+        published_at=timezone.now() + timezone.timedelta(days=30),
+    )
+    now = timezone.now()
+    RelationshipFactory(source=profile, target=draft, description=f"Tie to the draft {unpublished_secret}",
+                        reviewed_at=now)
+    RelationshipFactory(source=scheduled, target=profile, kind="depends-on",
+                        description=f"Tie from the scheduled {unpublished_secret}", reviewed_at=now)
+    RelatedLink.objects.create(institution=profile, target=draft, order=1)
+    return draft, scheduled
+
+
+NO_UNPUBLISHED_NAMES = {**LOCKED_OUT, "Leadership Alliance member": alliance_member}
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("output", list(OUTPUTS))
+@pytest.mark.parametrize("reader", list(NO_UNPUBLISHED_NAMES))
+def test_unpublished_profiles_are_named_in_no_output(
+    output, reader, profile, unpublished, unpublished_secret, settings
+):
+    settings.BTW_REQUIRE_STAFF_MFA = reader in NEEDS_MFA_SETTING
+    text = OUTPUTS[output](client_for(NO_UNPUBLISHED_NAMES[reader]), profile)
+    assert unpublished_secret not in text, f"{output} names an unpublished profile to the {reader} reader"
+
+
+@pytest.mark.urls(__name__)
+def test_staff_see_ties_to_unpublished_profiles_marked_as_such(profile, unpublished, unpublished_secret):
+    draft, _ = unpublished
+    client = client_for(StaffFactory)
+    assert f"Draft {unpublished_secret}" in _profile_page(client, profile)  # the "Also read" link
+    assert f"Tie to the draft {unpublished_secret}" in _map_page(client, draft)  # the draft's preview
+
+
+@pytest.mark.urls(__name__)
+def test_published_ties_are_named_to_readers(profile, unpublished, unpublished_secret):
+    """The twin: once the draft is published, its name reaches readers through the same outputs."""
+    draft, _ = unpublished
+    Institution.objects.filter(pk=draft.pk).update(
+        status=Institution.Status.PUBLISHED, published_at=timezone.now() - timezone.timedelta(hours=1)
+    )
+    client = client_for(strategic_member)
+    assert f"Tie to the draft {unpublished_secret}" in _map_page(client, profile)
+    assert f"Tie to the draft {unpublished_secret}" in _watchlist_and_digest(client, profile)

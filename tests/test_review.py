@@ -8,7 +8,7 @@ from django.db import connection, connections
 from guardian.shortcuts import assign_perm
 
 from membership.models import Tier
-from profiles import review
+from profiles import permissions, review
 from profiles.models import EvidenceItem, ReviewRecord, TimelineEvent
 
 from .factories import EvidenceItemFactory, InstitutionFactory, RelationshipFactory, tier
@@ -134,14 +134,15 @@ def test_editing_an_approved_claim_sends_it_back_to_review(moderator, analyst):
     assert item not in EvidenceItem.objects.approved()
 
 
-def test_editing_retrieval_date_keeps_approval(moderator, analyst):
+def test_editing_retrieval_date_sends_approved_item_back_to_review(moderator, analyst):
+    """The retrieval date is provenance readers see: a moderator approves a changed one."""
     import datetime
 
     item = review.approve(submitted(submitted_by=analyst), actor=moderator)
     item.retrieved_at = datetime.date(2025, 1, 2)
     review.save_edited(item, actor=analyst)
     item.refresh_from_db()
-    assert item.review_state == S.APPROVED
+    assert item.review_state == S.SUBMITTED
 
 
 def test_approving_public_evidence_moves_public_last_updated(moderator, analyst):
@@ -224,11 +225,9 @@ def test_an_edit_from_a_stale_form_keeps_the_moderators_decision(moderator, anal
     item = submitted(submitted_by=analyst)
     form_copy = EvidenceItem.objects.get(pk=item.pk)  # what the analyst's form was built from
     review.approve(item, actor=moderator)  # decided while the analyst edits
-    form_copy.retrieved_at = form_copy.retrieved_at.replace(year=2024)  # not a reviewed field
-    review.save_edited(form_copy, actor=analyst)
+    review.save_edited(form_copy, actor=analyst)  # saved unchanged: its stale review fields are ignored
     item.refresh_from_db()
     assert (item.review_state, item.reviewed_by) == (S.APPROVED, moderator)
-    assert item.retrieved_at.year == 2024
     assert ReviewRecord.objects.for_item(item).count() == 1
 
 
@@ -252,7 +251,7 @@ def test_queue_read_is_scoped_and_leaves_out_own_items(staff_factory, analyst, m
     assert list(review.review_queue(local, EvidenceItem)) == [in_mine]
     assert set(review.review_queue(moderator, EvidenceItem)) == {in_mine, in_other, own}
     assert not review.review_queue(analyst, EvidenceItem).exists()
-    assert review.moderates_anything(local) and not review.moderates_anything(analyst)
+    assert permissions.moderates_anything(local) and not permissions.moderates_anything(analyst)
 
 
 def test_decision_mail_goes_to_the_submitter_after_commit(moderator, analyst, django_capture_on_commit_callbacks):

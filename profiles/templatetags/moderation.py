@@ -3,7 +3,7 @@
 from django import template
 from django.urls import reverse
 
-from profiles import review
+from profiles import permissions, review
 from profiles.models import EvidenceItem, Relationship
 
 register = template.Library()
@@ -14,7 +14,7 @@ def moderation_pending(context):
     """Counts of the user's moderation queues, or None for staff who moderate nothing (two queries)."""
     request = context.get("request")
     user = getattr(request, "user", None)
-    if user is None or not review.moderates_anything(user):
+    if user is None or not permissions.moderates_anything(user):
         return None
     evidence = review.awaiting_review(user, EvidenceItem).count()
     relationships = review.awaiting_review(user, Relationship).count()

@@ -17,10 +17,9 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import models, transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm
 
 from membership.models import Membership, Tier
-from profiles import demo_data, services
+from profiles import demo_data, grants, services
 from profiles.models import (
     Briefing,
     EvidenceItem,
@@ -108,8 +107,14 @@ class Seeder:
             self.seed_related_links(spec)
         for spec in demo_data.RELATIONSHIPS:
             self.seed_relationship(spec)
-        for slug in demo_data.ANALYST_ASSIGNMENTS:
-            assign_perm(services.CHANGE_PERM, self.users[demo_data.ANALYST], self.institutions[slug])
+        analyst, lead = self.users[demo_data.ANALYST], self.users[demo_data.LEAD]
+        for slug in demo_data.ANALYST_ASSIGNMENTS:  # the lead assigns them, as a person would; logged
+            institution = self.institutions[slug]
+            held = grants.current_permissions(institution, user=analyst)
+            if "change_institution" not in held:
+                grants.set_object_permissions(
+                    actor=lead, obj=institution, perms={*held, "change_institution"}, user=analyst
+                )
         refresh_search_index(sorted(self.touched))
 
     # --- helpers --------------------------------------------------------------------------------
@@ -178,43 +183,52 @@ class Seeder:
     # --- profiles -------------------------------------------------------------------------------
 
     def seed_profile(self, spec, sectors):
+        """The profile's text first (a new one as a draft), then its evidence and sections, then its
+        publication through the service, so the publication guard judges it as it would an analyst's."""
         author = self.users[spec.get("author", demo_data.LEAD)]
         values = {name: spec.get(name, _field_default(name)) for name in INSTITUTION_FIELDS}
         existing = Institution.objects.filter(slug=spec["slug"]).first()
         status, published_at = self._publication(spec, existing)
-        values.update(status=status, published_at=published_at)
 
         if existing is None:
-            institution = Institution(slug=spec["slug"], **values)
+            institution = Institution(slug=spec["slug"], **values, status=Institution.Status.DRAFT)
             institution._history_user = author
             services.save_institution(institution=institution, user=author, at=self.now)
-            self.counts["created"] += 1
             self.touched.add(institution.pk)
+            outcome = "created"
         else:
             institution = existing
             changed = [name for name, value in values.items() if getattr(institution, name) != value]
+            for name in changed:
+                setattr(institution, name, values[name])
             if changed:
-                for name in changed:
-                    setattr(institution, name, values[name])
-                institution._history_user = author
-                services.save_institution(
-                    institution=institution, user=author, form_version=institution.version, at=self.now
-                )
-                self.counts["updated"] += 1
-                self.touched.add(institution.pk)
-            else:
-                self.counts["unchanged"] += 1
+                self._save(institution, author)
+            outcome = "updated" if changed else "unchanged"
         self.institutions[spec["slug"]] = institution
+        self.seed_sections(spec, institution, sectors)
 
-        wanted_sectors = {sectors[slug].pk for slug in spec.get("sectors", [])}
-        if set(institution.sectors.values_list("pk", flat=True)) != wanted_sectors:
-            institution.sectors.set(wanted_sectors)
-            self.touched.add(institution.pk)
+        if (institution.status, institution.published_at) != (status, published_at):
+            institution.status, institution.published_at = status, published_at
+            self._save(institution, author)  # publishing: the guard sees the evidence seeded above
+            outcome = "created" if outcome == "created" else "updated"
+        self.counts[outcome] += 1
 
         public_date = spec.get("public_updated_at") or (published_at if status == "published" else None)
         if public_date and institution.public_updated_at != public_date:
             Institution.objects.filter(pk=institution.pk).update(public_updated_at=public_date)
             institution.public_updated_at = public_date
+
+    def _save(self, institution, author):
+        institution._history_user = author
+        services.save_institution(institution=institution, user=author, form_version=institution.version, at=self.now)
+        self.touched.add(institution.pk)
+
+    def seed_sections(self, spec, institution, sectors):
+        """Sectors, evidence and every section of the profile page."""
+        wanted_sectors = {sectors[slug].pk for slug in spec.get("sectors", [])}
+        if set(institution.sectors.values_list("pk", flat=True)) != wanted_sectors:
+            institution.sectors.set(wanted_sectors)
+            self.touched.add(institution.pk)
 
         evidence = {item["url"]: self.seed_evidence(institution, item) for item in spec.get("evidence", [])}
         for order, item in enumerate(spec.get("watchpoints", []), start=1):
