@@ -5,7 +5,8 @@ level, e-mail state and open application (`membership.gating`). These backends a
 allauth's own, except that `get_user` — called once per request to restore the session's user —
 fetches the user row together with those reader columns, so the gate costs no query of its own.
 Staff get the same columns: until their session passes MFA they read at their membership level.
-Whatever a backend refuses (inactive users) it still refuses.
+Whatever a backend refuses (inactive users) it still refuses. The query is `gating.reader_users`
+of one user, its SQL compiled once per process (`gating.PreparedQuery`).
 """
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
@@ -14,7 +15,7 @@ from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
 from django.core.exceptions import ValidationError
 from django.db import connections, router
 
-from .gating import db_value, reader_query, reader_row
+from .gating import USER_AND_READER_ROW, load_reader_row
 
 
 def load_user_and_reader_row(user_id):
@@ -27,17 +28,12 @@ def load_user_and_reader_row(user_id):
     if pk is None:
         return None
     connection = connections[router.db_for_read(User)]
-    fields = User._meta.concrete_fields
-    columns = "".join(f"u.{connection.ops.quote_name(f.column)}, " for f in fields)
-    sql, params = reader_query(pk, user_columns=columns)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = load_reader_row(connection, pk, query=USER_AND_READER_ROW)
     if row is None:
         return None
-    values = [db_value(connection, f, value) for f, value in zip(fields, row, strict=False)]
-    user = User.from_db(connection.alias, [f.attname for f in fields], values)
-    user._btw_reader_row = reader_row(connection, *row[len(fields):])
+    fields = User._meta.concrete_fields
+    user = User.from_db(connection.alias, [f.attname for f in fields], row[: len(fields)])
+    user._btw_reader_row = tuple(row[len(fields) :])
     return user
 
 

@@ -18,16 +18,21 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, models, router
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
 from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .mfa import session_passed_mfa
-from .models import Application, Membership, Tier
+from .models import Application, Membership, Tier, verified_emails
 
 STAFF_LEVEL = 10_000  # above every tier: staff with staff sight read everything unless previewing "as a tier"
 _DEFAULT = object()
@@ -63,6 +68,16 @@ class Reader:
         """A staff member reading "as a tier": tier rules only, no personal grants."""
         return self.viewing_as is not None
 
+    def reaches(self, tier_slug: str) -> bool:
+        """Whether the reader's level is at or above the level of the tier `tier_slug` (tiers are data)."""
+        level = Tier.objects.level_of(tier_slug)
+        return level is not None and self.level >= level
+
+    @property
+    def is_member(self) -> bool:
+        """At or above the Strategic Circle, the first members' tier (which staff with staff sight pass)."""
+        return self.reaches(Tier.STRATEGIC_CIRCLE_SLUG)
+
     @property
     def state(self) -> str:
         """The reader's standing, used to choose a locked block's call to action.
@@ -72,18 +87,18 @@ class Reader:
         """
         if self.is_previewing:
             # The preview shows what a reader *of that tier* would see, calls to action included.
-            if self.level >= 2:
+            if self.reaches(Tier.LEADERSHIP_ALLIANCE_SLUG):
                 return "alliance"
-            return "member" if self.level >= 1 else "anonymous"
+            return "member" if self.is_member else "anonymous"
         if not self.is_authenticated:
             return "anonymous"
         if self.sees_everything:
             return "staff"
-        if self.level >= 2:
+        if self.reaches(Tier.LEADERSHIP_ALLIANCE_SLUG):
             return "alliance"
         if self.application_pending:
             return "pending"
-        if self.level >= 1:
+        if self.is_member:
             return "member"
         if not self.email_verified:
             return "unverified"
@@ -125,86 +140,180 @@ def _resolve(user, request=None) -> Reader:
     )
 
 
-#: The reader's level, verified e-mail and oldest open application, as columns about the user row `u`.
-_READER_COLUMNS = """
-  (SELECT t.level FROM {membership} m JOIN {tier} t ON t.id = m.tier_id
-    WHERE m.user_id = u.id AND m.status = %s AND (m.ends_at IS NULL OR m.ends_at > %s)
-    ORDER BY t.level DESC LIMIT 1) AS btw_level,
-  EXISTS (SELECT 1 FROM {email} e WHERE e.user_id = u.id AND e.verified = %s) AS btw_verified,
-  (SELECT a.created_at FROM {application} a WHERE a.user_id = u.id AND a.state = %s
-    ORDER BY a.created_at LIMIT 1) AS btw_pending_since
-"""
+# --- SQL generated from the readable form ---------------------------------------------------------
 
 
-def reader_query(user_pk, *, user_columns: str = "") -> tuple[str, list]:
-    """SQL and parameters selecting one user's reader columns (btw_level, btw_verified,
-    btw_pending_since, btw_has_grants), after `user_columns` of the user row `u` when given.
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple
+    #: (value name, model field that prepares it, its positions among `params`)
+    slots: tuple[tuple[str, models.Field, tuple[int, ...]], ...]
+    #: (column position, converters, expression): what the ORM would do to each value it reads
+    converters: tuple[tuple[int, list, object], ...]
+    columns: tuple[str, ...]
 
-    Read fresh on every request (never cached across requests), so lapsing or revoking a membership
-    locks its content on the member's very next page. Plain SQL because this runs on every
-    signed-in page and the ORM's query compilation cost more than the query itself.
+
+class PreparedQuery:
+    """A queryset compiled to SQL once per process and database, then run with fresh values.
+
+    The rules live in querysets. A few run on every signed-in page, where compiling the queryset
+    cost more than running its SQL; so `build(**values)` builds the readable queryset once, with a
+    sentinel for each value, and the positions of the sentinels among the compiled parameters are
+    noted. Each call copies the parameters, puts its own values there (prepared by the model field
+    they are compared with, as the ORM would) and runs the SQL; rows come back converted as the ORM
+    converts them. `slots` name each value: ``name=(lambda: model field, sentinel)``.
     """
-    sql = f"SELECT {user_columns}{_reader_columns()} FROM {get_user_model()._meta.db_table} u WHERE u.id = %s"  # noqa: S608
-    return sql, [Membership.Status.ACTIVE, timezone.now(), True, Application.State.PENDING, user_pk]
 
+    def __init__(
+        self,
+        build: Callable[..., models.QuerySet],
+        *,
+        columns: Callable[[], list[str]] | None = None,
+        **slots: tuple[Callable[[], models.Field], object],
+    ):
+        self._build = build
+        self._expected_columns = columns
+        self._slots = slots
+        self._compiled: dict[str, _Compiled] = {}
 
-@functools.cache
-def _reader_columns() -> str:
-    from allauth.account.models import EmailAddress
+    def compiled(self, connection) -> _Compiled:
+        found = self._compiled.get(connection.alias)
+        if found is None:
+            found = self._compiled[connection.alias] = self._compile(connection)
+        return found
 
-    return _READER_COLUMNS.format(
-        membership=Membership._meta.db_table,
-        tier=Tier._meta.db_table,
-        email=EmailAddress._meta.db_table,
-        application=Application._meta.db_table,
-    ) + f",\n  {_any_grant_sql()} AS btw_has_grants"
-
-
-def _any_grant_sql() -> str:
-    """Whether the user `u` holds any object permission on any model the gate opens by permission,
-    by user or by group: when not, their grants are known to be empty without asking."""
-    from django.apps import apps
-
-    # Table names come from model metadata; nothing here is a value.
-    groups = get_user_model().groups.through._meta.db_table
-    checks = []
-    for model in apps.get_models():
-        if not getattr(model, "gate_object_permission", None):
-            continue
-        grant_models = _grant_models(model)
-        if grant_models is None:
-            return "(1 = 1)"  # shared generic tables: always ask
-        user_model, group_model = grant_models
-        checks.append(f"EXISTS (SELECT 1 FROM {user_model._meta.db_table} x WHERE x.user_id = u.id)")  # noqa: S608
-        checks.append(
-            f"EXISTS (SELECT 1 FROM {group_model._meta.db_table} x"  # noqa: S608
-            f" JOIN {groups} ug ON ug.group_id = x.group_id WHERE ug.user_id = u.id)"
+    def _compile(self, connection) -> _Compiled:
+        sentinels = {name: value() if callable(value) else value for name, (_, value) in self._slots.items()}
+        compiler = self._build(**sentinels).query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        slots = []
+        for name, (get_field, _) in self._slots.items():
+            prepared = get_field().get_db_prep_value(sentinels[name], connection, prepared=False)
+            positions = tuple(i for i, p in enumerate(params) if type(p) is type(prepared) and p == prepared)
+            if not positions:
+                raise ImproperlyConfigured(f"{name!r} is not a parameter of the compiled query: {sql}")
+            slots.append((name, get_field(), positions))
+        expressions = [expression for expression, _, _ in compiler.select]
+        columns = tuple(alias or expression.target.attname for expression, _, alias in compiler.select)
+        if self._expected_columns is not None and list(columns) != list(self._expected_columns()):
+            raise ImproperlyConfigured(f"Unexpected columns {columns} in {sql}")
+        converters = tuple(
+            (pos, convs, expression) for pos, (convs, expression) in compiler.get_converters(expressions).items()
         )
-    return "(" + " OR ".join(checks) + ")" if checks else "(1 = 0)"
+        return _Compiled(sql, tuple(params), tuple(slots), converters, columns)
+
+    def rows(self, connection, **values) -> list[list]:
+        compiled = self.compiled(connection)
+        params = list(compiled.params)
+        for name, model_field, positions in compiled.slots:
+            value = model_field.get_db_prep_value(values[name], connection, prepared=False)
+            for pos in positions:
+                params[pos] = value
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        out = []
+        for row in map(list, rows):
+            for pos, convs, expression in compiled.converters:
+                value = row[pos]
+                for converter in convs:
+                    value = converter(value, expression, connection)
+                row[pos] = value
+            out.append(row)
+        return out
 
 
-def reader_row(connection, level, verified, pending_since, has_grants) -> tuple:
-    """The reader columns as Python values, whichever database returned them."""
-    pending_since = db_value(connection, Application._meta.get_field("created_at"), pending_since)
-    return level, bool(verified), pending_since, bool(has_grants)
+#: Sentinels planted where a prepared query takes its per-call values: no row has a negative key,
+#: and no rule compares with a moment of 1903.
+_SENTINEL_PK = -7_340_021
 
 
-def db_value(connection, field, value):
-    """A raw column of `field` as the ORM would give it (SQLite keeps datetimes as naive text, for one)."""
-    expression = field.get_col(field.model._meta.db_table)
-    for converter in connection.ops.get_db_converters(expression) + field.get_db_converters(connection):
-        value = converter(value, expression, connection)
-    return value
+def _sentinel_now() -> datetime.datetime:
+    return datetime.datetime(1903, 2, 5, 7, 11, 13, 170_219, tzinfo=datetime.UTC if settings.USE_TZ else None)
+
+
+def _user_pk_slot():
+    return (lambda: get_user_model()._meta.pk, _SENTINEL_PK)
+
+
+def _now_slot():
+    return (lambda: Membership._meta.get_field("ends_at"), _sentinel_now)
+
+
+#: The reader row: what `Reader` needs of a user beyond the user row, as annotations of `reader_users`.
+READER_COLUMNS = ("btw_level", "btw_verified", "btw_pending_since", "btw_has_grants")
+
+
+def reader_users(at=None) -> models.QuerySet:
+    """Users with their reader row: level (highest active membership at `at`), verified e-mail,
+    oldest pending application, and whether they hold any object grant the gate honours.
+
+    Built from the named rules (`Membership.objects.active`, `verified_emails`,
+    `Application.objects.pending`, `object_permission_rows`), never restated. Read fresh on every request (never
+    cached across requests), so lapsing or revoking a membership locks its content on the member's
+    very next page; the SQL is compiled once per process (`PreparedQuery`).
+    """
+    user = OuterRef("pk")
+    return get_user_model().objects.annotate(
+        btw_level=Subquery(
+            Membership.objects.active(at=at).filter(user=user).order_by("-tier__level").values("tier__level")[:1]
+        ),
+        btw_verified=Exists(verified_emails().filter(user=user)),
+        btw_pending_since=Subquery(
+            Application.objects.pending().filter(user=user).order_by("created_at").values("created_at")[:1]
+        ),
+        btw_has_grants=_holds_any_grant(user),
+    )
+
+
+def _holds_any_grant(user) -> ExpressionWrapper | Value:
+    """Whether `user` holds any object permission at all on a model the gate opens by permission: when
+    not, their grants (`grant_rows`, a subset) are known to be empty without asking
+    (`Reader.may_hold_grants`). Left without the codename filter on purpose: the flag runs on every
+    signed-in page, and the permission join doubled the time PostgreSQL took to plan the reader row."""
+    checks = [
+        Q(Exists(rows)) for model in _permission_gated_models() for rows in object_permission_rows(model, user)
+    ]
+    if not checks:
+        return Value(False)
+    return ExpressionWrapper(functools.reduce(operator.or_, checks), output_field=BooleanField())
+
+
+def _permission_gated_models() -> list[type[models.Model]]:
+    return [model for model in apps.get_models() if getattr(model, "gate_object_permission", None)]
+
+
+def _one_reader(user_pk, now) -> models.QuerySet:
+    return reader_users(at=now).filter(pk=user_pk)
+
+
+#: One user's reader row, for a user loaded without it (`_resolve`).
+READER_ROW = PreparedQuery(
+    lambda user_pk, now: _one_reader(user_pk, now).values_list(*READER_COLUMNS),
+    columns=lambda: READER_COLUMNS,
+    user_pk=_user_pk_slot(),
+    now=_now_slot(),
+)
+#: The user's own columns, then their reader row: the one query of a signed-in request (`membership.backends`).
+USER_AND_READER_ROW = PreparedQuery(
+    _one_reader,
+    columns=lambda: [*(f.attname for f in get_user_model()._meta.concrete_fields), *READER_COLUMNS],
+    user_pk=_user_pk_slot(),
+    now=_now_slot(),
+)
+
+
+def load_reader_row(connection, user_pk, *, query: PreparedQuery = READER_ROW) -> list | None:
+    """One user's row of a prepared `reader_users` query, read now; None when there is no such user."""
+    rows = query.rows(connection, user_pk=user_pk, now=timezone.now())
+    return rows[0] if rows else None
 
 
 def _reader_row(user_pk) -> tuple:
-    from django.db import connection
-
-    sql, params = reader_query(user_pk)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchone()
-    return reader_row(connection, *found) if found else (None, False, None, False)
+    connection = connections[router.db_for_read(get_user_model())]
+    row = load_reader_row(connection, user_pk)
+    return tuple(row) if row is not None else (None, False, None, False)
 
 
 def reader_for(user_or_reader, *, request=None) -> Reader:
@@ -344,7 +453,7 @@ def split(user_or_reader, objects, *, title_attr=_DEFAULT):
         return objects
     out = []
     for obj in objects:
-        if reader.level < required_level(obj) and not _holds_object_permission(reader, obj):
+        if not can_view(reader, obj):
             out.append(
                 LockedBlock(
                     pk=obj.pk,
@@ -366,94 +475,85 @@ def visible_q(reader: Reader, tier_field: str = "required_tier") -> Q:
     return Q(**{f"{tier_field}__isnull": True}) | Q(**{f"{tier_field}__level__lte": reader.level})
 
 
-def granted_q(model, reader: Reader) -> Q:
-    """Rows this reader holds the model's guardian object permission on, by user or group grant.
-
-    Only explicit object grants count (not global model permissions, not superuser status),
-    and only for active readers outside a staff preview: the same rule `can_view` applies.
-    """
-    permission = getattr(model, "gate_object_permission", None)
-    if not permission or not _grants_apply(reader):
-        return Q(pk__in=[])
-    from django.contrib.contenttypes.models import ContentType
-
-    user = reader.user
-    ctype = ContentType.objects.get_for_model(model)
-    perm = {"permission__codename": permission, "permission__content_type": ctype}
-    grant_models = _grant_models(model)
-    if grant_models is None:
-        from guardian.shortcuts import get_objects_for_user
-
-        granted = get_objects_for_user(
-            user, f"{model._meta.app_label}.{permission}", klass=model,
-            with_superuser=False, accept_global_perms=False,
+@functools.cache
+def _grant_models(model) -> tuple[type, type]:
+    """The user and group object-permission models of a model the gate opens by permission: guardian's
+    direct-foreign-key tables (STYLE.md), whose `content_object` points at it. Found by walking the
+    model's relations (no query), once per process; a gated model without them is a configuration error."""
+    found = {}
+    for relation in model._meta.related_objects:
+        for base in (UserObjectPermissionBase, GroupObjectPermissionBase):
+            if relation.field.name == "content_object" and issubclass(relation.related_model, base):
+                found[base] = relation.related_model
+    if len(found) != 2:
+        raise ImproperlyConfigured(
+            f"{model._meta.label} sets gate_object_permission but lacks direct foreign-key guardian tables "
+            "(subclasses of UserObjectPermissionBase and GroupObjectPermissionBase)."
         )
-        return Q(pk__in=granted.values("pk"))
-    user_model, group_model = grant_models
-    by_user = user_model.objects.filter(content_object=OuterRef("pk"), user=user, **perm)
-    by_group = group_model.objects.filter(content_object=OuterRef("pk"), group__user=user, **perm)
-    return Q(Exists(by_user)) | Q(Exists(by_group))
+    return found[UserObjectPermissionBase], found[GroupObjectPermissionBase]
+
+
+def object_permission_rows(model, user) -> tuple[models.QuerySet, models.QuerySet]:
+    """The rows of the model's guardian tables held by `user` (a user, a key or an `OuterRef`), directly
+    and through a group of theirs, whatever permission they carry. Each row's `content_object` is the
+    object it is about. Only explicit object grants (not global model permissions, not superuser status).
+    """
+    user_model, group_model = _grant_models(model)
+    # The user's groups as a subquery of their own (not a join through auth_group: cheaper to plan).
+    # From inside it, an outer reference to the user reaches one query further out.
+    member = OuterRef(user) if isinstance(user, OuterRef) else user
+    groups = get_user_model().groups.through.objects.filter(user=member).values("group")
+    return user_model.objects.filter(user=user), group_model.objects.filter(group__in=groups)
+
+
+def grant_rows(model, user) -> tuple[models.QuerySet, models.QuerySet]:
+    """Rule 2's object permission, the one place it is written: the `object_permission_rows` of `user`
+    that carry the model's `gate_object_permission`, each opening its `content_object` to them.
+
+    The codename alone names the permission: a direct-FK table holds permissions of its own model only.
+    """
+    codename = model.gate_object_permission
+    return tuple(rows.filter(permission__codename=codename) for rows in object_permission_rows(model, user))
+
+
+def granted_q(model, reader: Reader) -> Q:
+    """Rows this reader holds the model's object permission on (`grant_rows`), as a filter; only for
+    active readers outside a staff preview: the same rule `can_view` applies."""
+    if not getattr(model, "gate_object_permission", None) or not _grants_apply(reader):
+        return Q(pk__in=[])
+    by_user, by_group = grant_rows(model, reader.user)
+    return Q(Exists(by_user.filter(content_object=OuterRef("pk")))) | Q(
+        Exists(by_group.filter(content_object=OuterRef("pk")))
+    )
 
 
 def granted_object_pks(reader: Reader, model) -> tuple:
     """Every row of `model` this reader holds its object permission on (user or group grant), sorted.
 
-    The same grants `granted_q` filters by, read once per reader (a reader lives one request) and
-    model: one plain query serves the cache keys of rendered pages and every `split` and `can_view`.
+    The grants `granted_q` filters by, read once per reader (a reader lives one request) and model:
+    one query serves the cache keys of rendered pages and every `split` and `can_view`.
     """
     permission = getattr(model, "gate_object_permission", None)
     if not permission or not _grants_apply(reader) or not reader.may_hold_grants:
         return ()
     key = ("granted", model._meta.label)
     if key not in reader._perm_cache:
-        reader._perm_cache[key] = _read_granted_pks(reader, model, permission)
+        connection = connections[router.db_for_read(model)]
+        rows = _granted_pks_query(model).rows(connection, user_pk=reader.user.pk)
+        reader._perm_cache[key] = tuple(sorted(row[0] for row in rows))
     return reader._perm_cache[key]
 
 
-def _read_granted_pks(reader: Reader, model, permission: str) -> tuple:
-    sql = _granted_pks_sql(model)
-    if sql is None:  # generic guardian tables: through the ORM
-        return tuple(sorted(model.objects.filter(granted_q(model, reader)).values_list("pk", flat=True)))
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [reader.user.pk, permission, reader.user.pk, permission])
-        return tuple(sorted(row[0] for row in cursor.fetchall()))
-
-
 @functools.cache
-def _grant_models(model) -> tuple[type, type] | None:
-    """The user and group object-permission models of a gated model with direct-FK guardian tables,
-    or None when it uses guardian's generic ones. Found by walking the model's relations, so once
-    per process."""
-    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
+def _granted_pks_query(model) -> PreparedQuery:
+    """`grant_rows` of one user as the keys of the objects they open: asked on every page of a reader
+    who holds grants, so compiled once per process (`PreparedQuery`)."""
 
-    user_model, group_model = get_user_obj_perms_model(model), get_group_obj_perms_model(model)
-    if user_model.objects.is_generic() or group_model.objects.is_generic():
-        return None
-    return user_model, group_model
+    def build(user_pk):
+        by_user, by_group = grant_rows(model, user_pk)
+        return by_user.values_list("content_object_id").union(by_group.values_list("content_object_id"))
 
-
-@functools.cache
-def _granted_pks_sql(model) -> str | None:
-    """The grants query of a model with direct-FK guardian tables (None for generic ones), built
-    once per process."""
-    from django.contrib.auth.models import Permission
-
-    grant_models = _grant_models(model)
-    if grant_models is None:
-        return None
-    user_model, group_model = grant_models
-    return f"""
-        SELECT u.content_object_id FROM {user_model._meta.db_table} u
-          JOIN {Permission._meta.db_table} p ON p.id = u.permission_id
-         WHERE u.user_id = %s AND p.codename = %s
-        UNION
-        SELECT g.content_object_id FROM {group_model._meta.db_table} g
-          JOIN {Permission._meta.db_table} p ON p.id = g.permission_id
-          JOIN {get_user_model().groups.through._meta.db_table} ug ON ug.group_id = g.group_id
-         WHERE ug.user_id = %s AND p.codename = %s
-    """  # noqa: S608 - table names come from model metadata, values are parameters
+    return PreparedQuery(build, user_pk=_user_pk_slot())
 
 
 class GatedQuerySet(models.QuerySet):

@@ -6,11 +6,12 @@ everything only in a session that has passed MFA) is `membership.gating.has_staf
 
 from __future__ import annotations
 
+from allauth.account.authentication import get_authentication_records
+from allauth.mfa.models import Authenticator
+
 
 def has_mfa(user) -> bool:
     """An authenticator that proves a second factor (recovery codes alone do not count)."""
-    from allauth.mfa.models import Authenticator
-
     return Authenticator.objects.filter(user=user).exclude(type=Authenticator.Type.RECOVERY_CODES).exists()
 
 
@@ -23,8 +24,6 @@ def session_passed_mfa(request) -> bool:
     enrols after signing in passes MFA by entering a code once more. Signing out ends the session and
     its list. Reads the session only, which is loaded with the user anyway: no query.
     """
-    from allauth.account.authentication import get_authentication_records
-
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or getattr(request, "session", None) is None:
         return False

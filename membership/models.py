@@ -3,6 +3,9 @@
 This app is the lower layer: it knows readers and tiers, never profiles.
 """
 
+import functools
+
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -13,6 +16,26 @@ from django.utils import timezone
 class TierQuerySet(models.QuerySet):
     def members_only(self):
         return self.filter(level__gt=Tier.PUBLIC_LEVEL)
+
+
+class TierManager(models.Manager.from_queryset(TierQuerySet)):
+    def level_of(self, slug: str) -> int | None:
+        """The level of the tier `slug` (None when there is none), without a query after the first.
+
+        The gate compares readers with the seeded tiers on every page, and tiers change almost never:
+        their levels are read once per process and database, and saving or deleting a tier forgets them
+        (`forget_tier_levels`). Another process sees a changed level after its restart.
+        """
+        return _tier_levels(self.db).get(slug)
+
+
+@functools.cache
+def _tier_levels(alias: str) -> dict[str, int]:
+    return dict(Tier.objects.using(alias).values_list("slug", "level"))
+
+
+def forget_tier_levels(**kwargs) -> None:
+    _tier_levels.cache_clear()
 
 
 class Tier(models.Model):
@@ -36,7 +59,7 @@ class Tier(models.Model):
         "otherwise staff approve an application.",
     )
 
-    objects = TierQuerySet.as_manager()
+    objects = TierManager()
 
     class Meta:
         ordering = ["level"]
@@ -55,8 +78,19 @@ class Tier(models.Model):
         return [line.strip() for line in self.unlocks.splitlines() if line.strip()]
 
 
+# The per-process table of tier levels follows every saved or deleted tier. Connected here, beside the
+# cache it clears, rather than in a signals module: it is the model's own derived data.
+
+
+def verified_emails():
+    """Rule: an e-mail address counts once its owner confirmed it (allauth's `verified`). The one
+    written form; the gate's reader row and the membership services filter it further."""
+    return EmailAddress.objects.filter(verified=True)
+
+
 class MembershipQuerySet(models.QuerySet):
     def active(self, at=None):
+        """Rule 1's "active membership": status active and not ended at `at` (default: now)."""
         at = at or timezone.now()
         return self.filter(status=Membership.Status.ACTIVE).filter(
             Q(ends_at__isnull=True) | Q(ends_at__gt=at)
@@ -114,6 +148,7 @@ class Membership(models.Model):
 
 class ApplicationQuerySet(models.QuerySet):
     def pending(self):
+        """Applications awaiting a decision (at most one per reader)."""
         return self.filter(state=Application.State.PENDING)
 
 

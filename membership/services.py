@@ -19,7 +19,7 @@ from audit.models import AuditEntry
 from audit.services import record
 
 from .gating import forget_reader
-from .models import Application, Membership, Tier
+from .models import Application, Membership, Tier, verified_emails
 
 REVIEW_PERMISSION = "membership.review_application"
 CHANGE_MEMBERSHIP_PERMISSION = "membership.change_membership"
@@ -54,9 +54,7 @@ class AlreadyMember(MembershipError):
 
 
 def has_verified_email(user) -> bool:
-    from allauth.account.models import EmailAddress
-
-    return EmailAddress.objects.filter(user=user, verified=True).exists()
+    return verified_emails().filter(user=user).exists()
 
 
 def alliance_tier() -> Tier:

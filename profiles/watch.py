@@ -43,7 +43,7 @@ class WatchError(Exception):
 
 def may_follow(user) -> bool:
     """Watchlists are a member benefit (Strategic Circle and above)."""
-    return bool(getattr(user, "is_authenticated", False)) and reader_for(user).level >= 1
+    return bool(getattr(user, "is_authenticated", False)) and reader_for(user).is_member
 
 
 FOLLOWS_TIMEOUT = 60 * 60

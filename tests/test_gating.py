@@ -332,3 +332,177 @@ def test_forgetting_a_reader_rereads_the_row_loaded_with_the_user(member_factory
     Membership.objects.filter(user=member).update(status=Membership.Status.LAPSED)
     gating.forget_reader(user)
     assert gating.reader_for(user).level == 0
+
+
+# --- one written form per rule: the reader row is generated from the named querysets ---------------
+
+
+def _row_from_the_named_rules(user):
+    """The reader row, asked of the readable rules one by one (slow, and the reference)."""
+    from django.db.models import Max
+
+    from membership.models import Application, verified_emails
+
+    level = Membership.objects.active().filter(user=user).aggregate(level=Max("tier__level"))["level"]
+    pending = Application.objects.pending().filter(user=user).order_by("created_at").first()
+    return (
+        level,
+        verified_emails().filter(user=user).exists(),
+        pending.created_at if pending else None,
+        bool(gating.granted_object_pks(gating.Reader(user=user), BriefingFactory._meta.model)),
+    )
+
+
+def _readers_in_every_state(member_factory):
+    from datetime import timedelta
+
+    from django.contrib.auth.models import Group
+    from django.utils import timezone
+
+    from .factories import ApplicationFactory
+
+    now = timezone.now()
+    expired = member_factory(Tier.STRATEGIC_CIRCLE_SLUG)
+    Membership.objects.filter(user=expired).update(ends_at=now - timedelta(minutes=1))
+    ending_later = member_factory(Tier.LEADERSHIP_ALLIANCE_SLUG)
+    Membership.objects.filter(user=ending_later).update(ends_at=now + timedelta(days=1))
+    lapsed_alliance = member_factory(Tier.LEADERSHIP_ALLIANCE_SLUG)
+    Membership.objects.filter(user=lapsed_alliance, tier__slug=Tier.LEADERSHIP_ALLIANCE_SLUG).update(
+        status=Membership.Status.LAPSED
+    )
+    applicant = ApplicationFactory(user=member_factory(Tier.STRATEGIC_CIRCLE_SLUG)).user
+    user_grant, group_grant = UserFactory(verified=True), UserFactory(verified=False)
+    assign_perm("profiles.view_briefing", user_grant, alliance_briefing())
+    group = Group.objects.create(name="Grantees")
+    group_grant.groups.add(group)
+    assign_perm("profiles.view_briefing", group, alliance_briefing())
+    return [UserFactory(), expired, ending_later, lapsed_alliance, applicant, user_grant, group_grant]
+
+
+def test_reader_row_agrees_with_the_named_rules_for_every_reader_state(member_factory):
+    from membership.backends import load_user_and_reader_row
+
+    for user in _readers_in_every_state(member_factory):
+        expected = _row_from_the_named_rules(user)
+        assert gating._reader_row(user.pk) == expected, user
+        loaded = load_user_and_reader_row(user.pk)
+        assert loaded._btw_reader_row == expected, user
+        fields = type(user)._meta.concrete_fields
+        assert [f.value_from_object(loaded) for f in fields] == [f.value_from_object(fresh_user(user)) for f in fields]
+
+
+def fresh_user(user):
+    return type(user).objects.get(pk=user.pk)
+
+
+def test_reader_row_sql_is_compiled_once_then_takes_each_calls_user_and_moment(member_factory):
+    """The per-request values are parameters of SQL compiled once: no queryset is compiled again, and
+    neither the first user nor the first moment sticks."""
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.db.models.sql.compiler import SQLCompiler
+    from django.utils import timezone
+
+    from membership.backends import load_user_and_reader_row
+
+    circle, alliance = member_factory(Tier.STRATEGIC_CIRCLE_SLUG), member_factory(Tier.LEADERSHIP_ALLIANCE_SLUG)
+    ends = timezone.now() + timedelta(hours=1)
+    Membership.objects.filter(user=alliance).update(ends_at=ends)
+    assert load_user_and_reader_row(circle.pk)._btw_reader_row[0] == 1
+    assert gating._reader_row(circle.pk)[0] == 1
+    with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled again")):
+        assert load_user_and_reader_row(alliance.pk)._btw_reader_row[0] == 2
+        assert gating._reader_row(alliance.pk)[0] == 2
+        with mock.patch("django.utils.timezone.now", return_value=ends + timedelta(seconds=1)):
+            assert load_user_and_reader_row(alliance.pk)._btw_reader_row[0] is None
+            assert gating._reader_row(alliance.pk)[0] is None
+        assert load_user_and_reader_row(circle.pk).pk == circle.pk
+
+
+def test_a_prepared_query_refuses_a_value_it_does_not_use():
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import connection
+
+    unused = gating.PreparedQuery(lambda user_pk: Tier.objects.all(), user_pk=gating._user_pk_slot())
+    with pytest.raises(ImproperlyConfigured):
+        unused.compiled(connection)
+
+
+def test_another_object_permission_flags_the_reader_but_opens_nothing():
+    """The reader row's flag counts any object permission (a superset); only view_briefing opens."""
+    briefing = alliance_briefing()
+    reader = UserFactory(verified=True)
+    assign_perm("profiles.change_briefing", reader, briefing)
+    assert gating.reader_for(fresh_user(reader)).may_hold_grants
+    assert not gating.can_view(fresh_user(reader), briefing)
+    assert gating.granted_object_pks(gating.reader_for(fresh_user(reader)), type(briefing)) == ()
+
+
+def test_a_reader_without_object_permissions_reads_no_grants(django_assert_num_queries):
+    briefing = alliance_briefing()
+    reader = gating.reader_for(fresh_user(UserFactory(verified=True)))
+    assert not reader.may_hold_grants
+    with django_assert_num_queries(0):
+        assert not gating.can_view(reader, briefing)
+
+
+def test_a_gated_model_without_direct_foreign_key_permission_tables_is_refused():
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured):
+        gating._grant_models.__wrapped__(Tier)  # uncached: Tier has no guardian tables of its own
+
+
+# --- tier levels are data ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restored_tier_levels():
+    """A test that moves a tier's level has it rolled back afterwards; the per-process table of levels
+    must forget what it read inside that transaction."""
+    from membership.models import forget_tier_levels
+
+    yield
+    forget_tier_levels()
+
+
+def test_tier_levels_cost_no_query_once_read(django_assert_num_queries):
+    circle, alliance = tier(Tier.STRATEGIC_CIRCLE_SLUG), tier(Tier.LEADERSHIP_ALLIANCE_SLUG)
+    Tier.objects.level_of(Tier.STRATEGIC_CIRCLE_SLUG)
+    with django_assert_num_queries(0):
+        assert Tier.objects.level_of(Tier.STRATEGIC_CIRCLE_SLUG) == circle.level
+        assert Tier.objects.level_of(Tier.LEADERSHIP_ALLIANCE_SLUG) == alliance.level
+        assert Tier.objects.level_of("no-such-tier") is None
+
+
+def test_reader_state_and_following_follow_the_tier_levels_in_the_data(restored_tier_levels):
+    from django.contrib.auth.models import AnonymousUser
+
+    from profiles.watch import may_follow
+
+    member = UserFactory(verified=True)
+    reader = gating.Reader(user=member, level=2, email_verified=True)
+    member._btw_reader = reader
+    assert reader.state == "alliance" and may_follow(member)
+    alliance = tier(Tier.LEADERSHIP_ALLIANCE_SLUG)
+    alliance.level = 7
+    alliance.save()  # saving a tier forgets the levels read before
+    assert reader.state == "member" and may_follow(member)
+    assert gating.Reader(user=member, level=7).state == "alliance"
+    circle = tier(Tier.STRATEGIC_CIRCLE_SLUG)
+    circle.level = 5
+    circle.save()
+    assert reader.state == "registered" and not may_follow(member)
+    assert not may_follow(AnonymousUser())
+
+
+def test_staff_preview_state_follows_the_previewed_tier(staff_factory):
+    circle, alliance = tier(Tier.STRATEGIC_CIRCLE_SLUG), tier(Tier.LEADERSHIP_ALLIANCE_SLUG)
+    public = Tier.objects.get(level=Tier.PUBLIC_LEVEL)
+    staff = staff_factory()
+    states = {
+        t.slug: gating.Reader(user=staff, level=t.level, is_staff=True, viewing_as=t).state
+        for t in (public, circle, alliance)
+    }
+    assert states == {public.slug: "anonymous", circle.slug: "member", alliance.slug: "alliance"}

@@ -318,3 +318,39 @@ def test_revoke_denied_without_change_membership_permission():
         services.revoke_membership(membership=membership, by=analyst())
     membership.refresh_from_db()
     assert membership.status == Membership.Status.ACTIVE
+
+
+# --- the named rules the gate's reader row is generated from ----------------------------------------
+
+
+def test_active_membership_is_active_status_not_yet_ended():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    member = strategic_member()
+    membership = Membership.objects.get(user=member)
+    now = timezone.now()
+    assert Membership.objects.active(at=now).filter(pk=membership.pk).exists()
+    Membership.objects.filter(pk=membership.pk).update(ends_at=now + timedelta(hours=1))
+    assert Membership.objects.active(at=now).filter(pk=membership.pk).exists()
+    assert not Membership.objects.active(at=now + timedelta(hours=1)).filter(pk=membership.pk).exists()
+    Membership.objects.filter(pk=membership.pk).update(ends_at=None, status=Membership.Status.LAPSED)
+    assert not Membership.objects.active(at=now).filter(pk=membership.pk).exists()
+
+
+def test_pending_applications_are_those_under_review():
+    from membership.models import Application
+
+    application = pending_applicant()
+    assert list(Application.objects.pending()) == [application]
+    Application.objects.filter(pk=application.pk).update(state=Application.State.WITHDRAWN)
+    assert not Application.objects.pending().exists()
+
+
+def test_verified_emails_are_the_confirmed_addresses_only():
+    from membership.models import verified_emails
+
+    confirmed, unconfirmed = strategic_member(), unverified_user()
+    assert verified_emails().filter(user=confirmed).exists()
+    assert not verified_emails().filter(user=unconfirmed).exists()
