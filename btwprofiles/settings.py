@@ -84,7 +84,6 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "membership.context_processors.reader",
             ],
-            "libraries": {"site_urls": "btwprofiles.site_urls"},
         },
     },
 ]

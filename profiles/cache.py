@@ -14,13 +14,15 @@ import functools
 import hashlib
 import secrets
 import time
+import weakref
 from functools import wraps
 
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse
-from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
+
+from .models import Institution
 
 VERSION_KEY = "btw:content-version"
 SCHEDULE_KEY = "btw:next-publication"
@@ -54,22 +56,45 @@ def _incr(key: str) -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _bumper(key: str):
-    """One callable per counter, so a transaction registers each counter's commit bump once."""
+    """One callable per counter: the commit bump of that counter."""
     return functools.partial(_incr, key)
 
 
 _bump = _bumper(VERSION_KEY)
 
 
+class _PendingBump:
+    """Registered with `on_commit` right after a counter's commit bump, and held by nothing else.
+
+    Django drops both callbacks together when the transaction, or the savepoint they were registered
+    in, rolls back, and after running them at commit; so while a weak reference to this marker is
+    alive, that commit bump is still to come and need not be registered again.
+    """
+
+    __slots__ = ("__weakref__",)
+
+    def __call__(self) -> None:
+        pass
+
+
+#: (connection, counter key) → the marker of that counter's pending commit bump on that connection.
+_pending_bumps: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 def bump_counter(key: str) -> None:
     """Move a version counter at once and again when the surrounding transaction commits: a reader
     who reads in between (still seeing the old rows) stores under the first bump, which the second
-    retires."""
+    retires. However many rows a transaction saves, it registers one commit bump per counter."""
     _incr(key)
     connection = transaction.get_connection()
-    bump = _bumper(key)
-    if connection.in_atomic_block and not any(func is bump for _sids, func, _robust in connection.run_on_commit):
-        transaction.on_commit(bump)
+    if not connection.in_atomic_block:
+        return  # autocommit: the change is visible already, the bump above retires what preceded it
+    slot = (connection, key)
+    if _pending_bumps.get(slot) is None:
+        marker = _PendingBump()
+        transaction.on_commit(_bumper(key))
+        transaction.on_commit(marker)
+        _pending_bumps[slot] = marker
 
 
 def bump_content_version(**_signal_kwargs) -> None:
@@ -79,10 +104,8 @@ def bump_content_version(**_signal_kwargs) -> None:
 
 def next_publication_at() -> float:
     """When the next scheduled profile goes live (a timestamp), or 0 when none is scheduled."""
-    from .models import Institution
-
     upcoming = (
-        Institution.objects.filter(status=Institution.Status.PUBLISHED, published_at__gt=timezone.now())
+        Institution.objects.scheduled()
         .order_by("published_at")
         .values_list("published_at", flat=True)
         .first()

@@ -20,7 +20,10 @@ from django.views.generic import DetailView, ListView, TemplateView
 from membership.gating import reader_for_request
 from membership.models import Tier
 
-from . import facets, graph, pages, search, structured_data
+from . import directory, facets, graph, profile_page, search, structured_data
+from .connections import MAP_TABLE_CAP, connections_for
+from .follow_control import follow_control
+from .map_drawing import map_drawing
 from .models import Institution, Sector
 
 logger = logging.getLogger(__name__)
@@ -57,9 +60,8 @@ class HomeView(ProfileQuerysetMixin, TemplateView):
     staff_preview = False
 
     def get_context_data(self, **kwargs):
-        recent = (
-            self.get_queryset().recently_updated().for_listing().prefetch_related("sectors")[: pages.HOME_RECENT_COUNT]
-        )
+        recent = self.get_queryset().recently_updated().for_listing().prefetch_related("sectors")
+        recent = recent[: directory.HOME_RECENT_COUNT]
         return super().get_context_data(
             recent_profiles=recent,
             tiers=Tier.objects.all(),
@@ -75,7 +77,7 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
 
     template_name = "profiles/institution_list.html"
     context_object_name = "profiles"
-    paginate_by = pages.DIRECTORY_PAGE_SIZE
+    paginate_by = directory.DIRECTORY_PAGE_SIZE
     staff_preview = False
 
     @cached_property
@@ -84,36 +86,36 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
 
     @cached_property
     def filters(self):
-        return pages.directory_filters(self.request.GET, self.sectors)
+        return directory.directory_filters(self.request.GET, self.sectors)
 
     @cached_property
     def searched(self):
         """Published profiles matching the text query: the base both the results and the facet counts use."""
-        return pages.search_directory(super().get_queryset(), self.filters.get("q"))
+        return directory.search_directory(super().get_queryset(), self.filters.get("q"))
 
     def get_queryset(self):
         queryset = facets.apply_filters(self.searched, self.filters)
-        return pages.order_results(queryset, self.filters.get("q"))
+        return directory.order_results(queryset, self.filters.get("q"))
 
     def paginate_queryset(self, queryset, page_size):
         """A malformed page number shows the first page, one past the end the last: never an error.
-        The count and the order of a query's first pages come from a cache (`pages.directory_results`)."""
-        paginator = Paginator(pages.directory_results(queryset, self.filters), page_size)
+        The count and the order of a query's first pages come from a cache (`directory.directory_results`)."""
+        paginator = Paginator(directory.directory_results(queryset, self.filters), page_size)
         page = paginator.get_page(self.request.GET.get(self.page_kwarg))
         page.object_list = list(page.object_list)
-        pages.attach_snippets(page.object_list, self.filters.get("q"))
+        directory.attach_snippets(page.object_list, self.filters.get("q"))
         return paginator, page, page.object_list, page.has_other_pages()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         counts = facets.facet_counts(self.searched, self.filters)
         query = self.filters.get("q", "")
-        context["filter_fields"] = pages.filter_fields(self.filters, counts, self.sectors)
+        context["filter_fields"] = directory.filter_fields(self.filters, counts, self.sectors)
         context["query"] = query
         context["filters_active"] = bool(self.filters)
         context["facet_filters_active"] = any(name != "q" for name in self.filters)
         context["ranked"] = bool(query) and search.is_full_text()
-        context["canonical_url"] = pages.directory_canonical_url(
+        context["canonical_url"] = directory.directory_canonical_url(
             self.request, self.filters, context["page_obj"].number
         )
         context["noindex"] = bool(query)  # result pages of free text are not for search engines
@@ -129,7 +131,7 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
         """The profile's row and this reader's fragments from the cache in one round trip; the row
         from the database (then cached for everyone) on a miss. Who may open it is decided here
         either way, by the same rule."""
-        self.lookup = pages.profile_lookup(self.kwargs["slug"], self.reader, self.request)
+        self.lookup = profile_page.profile_lookup(self.kwargs["slug"], self.reader, self.request)
         institution = self.lookup.institution
         if institution is None:
             institution = super().get_object(Institution.objects.defer("search_vector"))
@@ -143,12 +145,12 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
         institution, reader = self.object, self.reader
         # Built only when a fragment is not in the cache: a cached render costs no list queries.
         page = SimpleLazyObject(
-            lambda: pages.build_profile_page(pages.with_profile_lists(institution, reader), reader)
+            lambda: profile_page.build_profile_page(profile_page.with_profile_lists(institution, reader), reader)
         )
         site_name = settings.SITE_NAME
         context["page"] = page
         context["fragments"] = self.lookup.fragments
-        context["preview"] = pages.staff_preview(institution, reader)
+        context["preview"] = profile_page.staff_preview(institution, reader)
         context["page_title"] = structured_data.page_title(institution, site_name=site_name)
         context["canonical_url"] = self.request.build_absolute_uri(institution.get_absolute_url())
         # The rest of the preview tags live in the cached head fragment: built only when it renders.
@@ -161,7 +163,7 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
         )
         context["gated_section_class"] = structured_data.GATED_SECTION_CLASS
         context["is_public"] = institution.is_published()
-        context["follow"] = pages.follow_control(self.request.user, institution, self.lookup)
+        context["follow"] = follow_control(self.request.user, institution, self.lookup)
         return context
 
 
@@ -176,15 +178,15 @@ class InstitutionMapView(ProfileQuerysetMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         institution = self.object
-        drawing = pages.map_drawing(graph.neighbourhood(institution))
+        drawing = map_drawing(graph.neighbourhood(institution))
         context["map"] = drawing
-        context["preview"] = pages.staff_preview(institution, self.reader)
+        context["preview"] = profile_page.staff_preview(institution, self.reader)
         context["is_public"] = institution.is_published()
         context["canonical_url"] = self.request.build_absolute_uri(reverse("profiles:map", args=[institution.slug]))
         if drawing.graph.more.get(1) or not context["is_public"]:
-            connections = pages.connections_for(self.reader, institution)
-            context["cap"] = pages.MAP_TABLE_CAP
-            context["capped"] = len(connections) >= pages.MAP_TABLE_CAP
+            connections = connections_for(self.reader, institution)
+            context["cap"] = MAP_TABLE_CAP
+            context["capped"] = len(connections) >= MAP_TABLE_CAP
             context["outgoing"] = [c for c in connections if c.outgoing]
             context["incoming"] = [c for c in connections if not c.outgoing]
         return context

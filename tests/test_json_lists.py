@@ -1,12 +1,12 @@
-"""`btwprofiles.json_lists`: several querysets in one round trip give exactly what the ORM gives."""
+"""`profiles.json_lists`: several querysets in one round trip give exactly what the ORM gives."""
 
 import datetime
 
 import pytest
 from django.utils import timezone
 
-from btwprofiles.json_lists import Rows, fetch_lists
 from membership.models import Tier
+from profiles.json_lists import Rows, fetch_lists
 from profiles.models import EvidenceItem, Institution, RelatedLink, Sector
 
 from .factories import (

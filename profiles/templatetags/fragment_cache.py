@@ -1,6 +1,6 @@
 """`{% cached_fragment fragment %}…{% endcached_fragment %}`: render once, reuse from the cache.
 
-`fragment` is a `profiles.pages.Fragment` looked up by the read side (with the content version,
+`fragment` is a `profiles.profile_page.Fragment` looked up by the read side (with the content version,
 in one round trip): its HTML is used when present, otherwise the block renders and is stored
 under its key and version. Keys carry the reader's variant, so nothing rendered for one tier is
 shown to another; an empty key (staff previews) renders fresh every time.
@@ -9,7 +9,7 @@ shown to another; an empty key (staff previews) renders fresh every time.
 from django import template
 
 from profiles.cache import store_versioned
-from profiles.pages import profile_cache_timeout
+from profiles.profile_page import profile_cache_timeout
 
 register = template.Library()
 

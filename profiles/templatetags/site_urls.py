@@ -3,7 +3,7 @@
 The header, footer and feed links of every page name the same few pages, and Django's `{% url %}`
 reverses each on every render (tens of microseconds apiece, a tenth of a cached page's time). Such
 an address depends only on the URLconf and the script prefix, so it is kept per (name, prefix,
-URLconf). Loaded in templates with `{% load site_urls %}` (registered in settings.TEMPLATES).
+URLconf). Loaded in templates with `{% load site_urls %}` (found by name in this app's templatetags).
 """
 
 import functools

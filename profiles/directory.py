@@ -1,0 +1,127 @@
+"""The directory and the home page's listing: filters, search results, cards and the filter form.
+
+The view (`views.DirectoryView`) asks this module which filters a query string means, which
+profiles match and in what order, what each page of results loads (its rows, sectors and snippets)
+and how the filter form reads (each option with its count of results).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from . import facets, search
+from .search import clean_query
+
+DIRECTORY_PAGE_SIZE = 20
+HOME_RECENT_COUNT = 6
+
+
+def directory_filters(params, sectors) -> dict[str, str]:
+    """The filters to apply from a query string: well-formed, known values only; the rest is ignored."""
+    filters = facets.parse_filters(params)
+    if "sector" in filters and filters["sector"] not in {s.slug for s in sectors}:
+        del filters["sector"]
+    q = clean_query(params.get("q"))  # printable characters only (PostgreSQL refuses NUL), capped
+    if q:
+        filters["q"] = q
+    return filters
+
+
+def search_directory(queryset, q: str | None):
+    """The profiles matching the text query over public text only (`profiles.search`), unordered:
+    full text on PostgreSQL, a substring fallback elsewhere. An empty query leaves the queryset as it
+    is. Both the results and the facet counts start from it."""
+    return search.matching(queryset, q or "")
+
+
+def order_results(queryset, q: str | None):
+    """Most relevant first when PostgreSQL ranks a query (last update and pk as tie-breakers, so
+    pages never overlap); otherwise newest update first."""
+    if q and search.is_full_text():
+        return queryset.order_by(*search.rank_order(q))
+    return queryset.recently_updated()
+
+
+def directory_results(ordered, filters: dict[str, str]) -> search.Results:
+    """The listing for the paginator (`search.Results`): its count and, for a ranked query, the
+    order of its first pages cached per content version, query and filters; each page loads just
+    its own rows, with their sectors and, for a query, their snippets."""
+    q = filters.get("q")
+    ranked = bool(q) and search.is_full_text()
+
+    def rows(*, ids=None, span=None):
+        if ids is not None:
+            # By id, from the published profiles only; the order is the cached one.
+            found = {p.pk: p for p in search.with_snippets(_card_rows(ordered.model.objects.published(), ids), q)}
+            return [found[pk] for pk in ids if pk in found]
+        start, stop = span
+        return list(search.with_snippets(_card_rows(ordered, None), q or "")[start:stop])
+
+    return search.Results(ordered.values_list("pk", flat=True), rows, filters, ranked=ranked)
+
+
+def _card_rows(queryset, ids):
+    queryset = queryset.defer("search_vector").for_listing().prefetch_related("sectors")
+    return queryset if ids is None else queryset.filter(pk__in=ids).order_by()
+
+
+def attach_snippets(profiles, q: str | None) -> None:
+    """Give each result card its highlighted, escaped snippet of public text (`result_snippet`)."""
+    for profile in profiles:
+        profile.result_snippet = search.snippet(profile, q) if q else None
+
+
+#: Query-string order of the directory's filters in canonical URLs.
+FILTER_PARAMS = tuple(f.param for f in facets.ALL_FACETS)
+
+
+def directory_canonical_url(request, filters: dict[str, str], page_number: int) -> str:
+    """One URL per listing: known filters in a fixed order, the page when past the first, no text query
+    (search result pages are marked noindex instead)."""
+    params = [(name, filters[name]) for name in FILTER_PARAMS if name in filters]
+    if page_number > 1:
+        params.append(("page", page_number))
+    url = reverse("profiles:directory") + (f"?{urlencode(params)}" if params else "")
+    return request.build_absolute_uri(url)
+
+
+LABELS = {"region": "Base region"}
+ANY_LABELS = {"region": "Any region"}
+
+
+@dataclass(frozen=True)
+class FilterChoice:
+    value: str
+    label: str
+    selected: bool
+
+
+@dataclass(frozen=True)
+class FilterField:
+    """One labelled <select> of the directory's filter form."""
+
+    name: str
+    label: str
+    any_label: str
+    choices: list[FilterChoice]
+
+
+def filter_fields(filters: dict[str, str], counts: dict, sectors) -> list[FilterField]:
+    """Each facet as a select, its options labelled with how many results they would give."""
+    fields = []
+    for facet in facets.ENUM_FACETS:
+        choices = [
+            FilterChoice(o.value, f"{o.label} ({o.count})", o.selected) for o in counts.get(facet.param, [])
+        ]
+        any_label = ANY_LABELS.get(facet.param, f"Any {facet.label.lower()}")
+        fields.append(FilterField(facet.param, LABELS.get(facet.param, facet.label), any_label, choices))
+    sector_hits = {o.value: o.count for o in counts.get(facets.SECTOR_FACET.param, [])}
+    sector_choices = [
+        FilterChoice(s.slug, f"{s.name} ({sector_hits.get(s.slug, 0)})", filters.get("sector") == s.slug)
+        for s in sectors
+    ]
+    fields.append(FilterField("sector", "Sector", "Any sector", sector_choices))
+    return fields

@@ -1,0 +1,39 @@
+"""The follow control of the profile page: what a reader is offered for following this profile.
+
+Following itself (the watchlist, its cache and digests) lives in `watch`; this is only the page's
+decision of which control to show, from what the page's cache look-up already fetched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import watch
+from .models import Institution
+from .profile_page import ProfileLookup
+
+
+@dataclass(frozen=True)
+class FollowControl:
+    """What the profile page offers for following.
+
+    `state` is "member" (a POST form, follow or unfollow), "registered" (signed in but not a member:
+    a link to the tiers) or "anonymous" (a plain sign-in link: the anonymous render carries no form
+    and no CSRF token, so a shared cache can serve it to anyone).
+    """
+
+    state: str
+    following: bool = False
+
+
+def follow_control(user, institution: Institution, lookup: ProfileLookup) -> FollowControl | None:
+    """None while the profile is not public (staff preview): only published profiles can be followed.
+    For members, whether they already follow it: their followed profiles come with the page's cache
+    look-up (one query when not cached)."""
+    if not institution.is_published():
+        return None
+    if not getattr(user, "is_authenticated", False):
+        return FollowControl("anonymous")
+    if not watch.may_follow(user):
+        return FollowControl("registered")
+    return FollowControl("member", institution.pk in lookup.followed_ids(user))
