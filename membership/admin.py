@@ -109,10 +109,11 @@ class ApplicationAdmin(DecisionActionsMixin, admin.ModelAdmin):
     readonly_fields = fields
     actions = ["approve_selected", "reject_selected"]
     view_on_site = False
-    decide_template = "membership/admin/application_decide.html"
     decision_form_class = DecisionForm
     decision_errors = (services.MembershipError,)
-    decision_objects_name = "applications"
+    decision_columns = ("Organisation", "Applicant", "Role", "Submitted", "State")
+    decision_empty_text = "None of the selected applications is among those you may see."
+    decision_page_class = "application-decision"
     change_form_template = "membership/admin/application_change_form.html"
 
     # --- the queue ---------------------------------------------------------------------------
@@ -179,6 +180,38 @@ class ApplicationAdmin(DecisionActionsMixin, admin.ModelAdmin):
         )
 
     # The shared note page and loop (membership.admin_actions) call these:
+
+    def decision_cells(self, obj):
+        return [
+            obj.organisation,
+            obj.user.email,
+            obj.role,
+            date_format(timezone.localtime(obj.created_at), "j M Y"),
+            obj.get_state_display(),
+        ]
+
+    def decision_warning(self, request, obj, decision):
+        """Why this application will be left as is; `services` refuses the same cases when deciding."""
+        if obj.state != Application.State.PENDING:
+            return "already decided, will be left as is"
+        if obj.user_id == request.user.pk:
+            return "your own: another moderator must decide it"  # four eyes
+        return ""
+
+    def decision_intro(self, decision, count):
+        what = {
+            "approve": "Approving makes each applicant an active Leadership Alliance member at once.",
+            "reject": "Rejecting closes each application; the applicant may apply again later.",
+        }.get(decision, "Approve this application, or reject it with a reason.")
+        whom = "the applicant" if count == 1 else "each applicant"
+        return f"{what} The note below is e-mailed to {whom}."
+
+    def decision_note_label(self, decision):
+        return "Note to the applicant (required)" if decision == "reject" else "Note to the applicant"
+
+    def decision_submit_label(self, decision, count):
+        verb = "Approve" if decision == "approve" else "Reject"
+        return f"{verb} {count} application{'' if count == 1 else 's'}"
 
     def decide_one(self, request, obj, decision, note):
         service = services.approve_application if decision == "approve" else services.reject_application

@@ -6,29 +6,71 @@ box, and confirms; each object is then decided through its service, one at a tim
 refusal of one (four eyes, already decided, no permission) is reported by name while the rest
 still go through, and every decision that is taken lands in the admin log.
 
-A `ModelAdmin` using `DecisionActionsMixin` sets `decide_template`, `decision_form_class` (a form
-with `decision` and `note` fields) and `decision_errors`, and implements `decide_one()`.
+One template, `admin/decision_page.html`, lays out every such page; what it says comes from the
+admin: the table's columns and cells, each row's warning (why that row will be refused — the
+four-eyes rule among them, stated by the code that enforces it), the intro and the labels.
+
+A `ModelAdmin` using `DecisionActionsMixin` sets `decision_form_class` (a form with `decision` and
+`note` fields), `decision_errors` and `decision_columns`, and implements `decide_one()`,
+`decision_cells()` and `after_single_decision()`; the other hooks have plain defaults.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import quote
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """One object on the note page: its id (posted back), its cells, and why it would be refused."""
+
+    pk: object
+    cells: list
+    warning: str = ""
 
 
 class DecisionActionsMixin:
-    decide_template: str
+    decision_template = "admin/decision_page.html"
     decision_form_class: type
     #: Exceptions whose message is shown to the moderator as it is, prefixed by the object's label.
     decision_errors: tuple[type[Exception], ...] = ()
-    #: The name under which the template receives the chosen objects.
-    decision_objects_name = "objects"
+    #: The note page's table header; `decision_cells()` gives each row in the same order.
+    decision_columns: tuple[str, ...] = ()
+    #: The buttons of a one-object page opened without a decision: the moderator decides there.
+    decision_choices: tuple[tuple[str, str], ...] = (("approve", "Approve"), ("reject", "Reject"))
+    #: What the table says when none of the chosen objects is left to decide.
+    decision_empty_text = "None of the selected objects is among those you may see."
+    #: A CSS class for the page (and, suffixed `-form`, its form).
+    decision_page_class = "decision"
 
     # --- hooks ---------------------------------------------------------------------------------
 
     def decide_one(self, request, obj, decision: str, note: str) -> None:
         raise NotImplementedError
+
+    def decision_cells(self, obj) -> list:
+        """The object's row on the note page, one value per `decision_columns` entry."""
+        return [str(obj)]
+
+    def decision_warning(self, request, obj, decision: str | None) -> str:
+        """Why deciding this object will be refused ("" when it will go through)."""
+        return ""
+
+    def decision_intro(self, decision: str | None, count: int) -> str:
+        """What the decision does, said above the table."""
+        return ""
+
+    def decision_note_label(self, decision: str | None) -> str:
+        return "Note"
+
+    def decision_submit_label(self, decision: str, count: int) -> str:
+        return f"{decision.capitalize()} {count}"
 
     def decision_label(self, obj) -> str:
         """How an object is named in a refusal message."""
@@ -63,20 +105,41 @@ class DecisionActionsMixin:
                 return None if single is None else self.after_single_decision(request, single)
         else:
             form = self.decision_form_class(initial={"decision": decision})
+        rows = [DecisionRow(obj.pk, self.decision_cells(obj), self.decision_warning(request, obj, decision))
+                for obj in objects]
         context = {
             **self.admin_site.each_context(request),
             "title": self.decision_title(decision),
             "opts": self.model._meta,
-            self.decision_objects_name: objects,
+            "columns": self.decision_columns,
+            "rows": rows,
+            "empty_text": self.decision_empty_text,
+            "intro": self.decision_intro(decision, len(rows)),
+            "note_label": self.decision_note_label(decision),
+            "submit_label": self.decision_submit_label(decision, len(rows)) if decision else "",
+            "choices": () if decision else self.decision_choices,
+            "page_class": self.decision_page_class,
             "form": form,
             "decision": decision,
             "action": action,
             "single": single,
+            "single_url": self._single_url(single),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
             **(extra_context or {}),
         }
-        return TemplateResponse(request, self.decide_template, context)
+        return TemplateResponse(request, self.decision_template, context)
+
+    def _single_url(self, obj) -> str:
+        """The one object's own page, for the breadcrumbs (none when the admin has no such page)."""
+        if obj is None:
+            return ""
+        opts = obj._meta
+        try:
+            return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)],
+                           current_app=self.admin_site.name)
+        except NoReverseMatch:
+            return ""
 
     def decide_each(self, request, objects, decision: str, note: str) -> int:
         """Decide object by object; report each refusal by name and carry on with the rest."""

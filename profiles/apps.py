@@ -10,7 +10,9 @@ class ProfilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        """Any saved or deleted profile content invalidates the shared page cache (profiles.cache)."""
+        """Side effects of saved rows, registered once: any saved or deleted profile content
+        invalidates the shared page cache (profiles.cache), a saved profile is re-indexed for search
+        (profiles.search). Models' save() methods derive their own fields only."""
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from membership.models import Tier
@@ -31,3 +33,8 @@ class ProfilesConfig(AppConfig):
 
         post_save.connect(follows_changed, sender=Follow, dispatch_uid="btw-follows-save")
         post_delete.connect(follows_changed, sender=Follow, dispatch_uid="btw-follows-delete")
+        # A saved profile's text is searchable at once. Connected after the cache receivers: the
+        # refresh bumps the content version again once the new vector is written (profiles.search).
+        from .search import institution_saved
+
+        post_save.connect(institution_saved, sender=Institution, dispatch_uid="btw-search-index-save")

@@ -8,7 +8,6 @@ from collections import Counter
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from . import publication
 from .citations import CITATION_HELP
@@ -58,12 +57,10 @@ class InstitutionAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if (
-            "published_at" in self.fields
-            and cleaned.get("status") == Institution.Status.PUBLISHED
-            and not cleaned.get("published_at")
-        ):
-            cleaned["published_at"] = timezone.now()  # "leave empty to publish now"
+        if "published_at" in self.fields:
+            when = Institution.publication_time(cleaned.get("status"), cleaned.get("published_at"))
+            if when is not None:
+                cleaned["published_at"] = when  # "leave empty to publish now"
         if self.instance.pk is not None and "loaded_version" in self.fields:
             self._check_version(cleaned.get("loaded_version"))
         if "status" in self.fields:

@@ -6,6 +6,7 @@ Reads are named queryset methods (`Institution.objects.published()`,
 """
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.search import SearchVectorField
@@ -56,14 +57,25 @@ def published_condition(path: str = "", at=None) -> Q:
 
     Readers see a profile only when it is published and its publication time has come; every
     queryset that names a profile (its own, or one at the end of a relationship) filters with this.
+    `Institution.is_published()` is the same rule for one loaded row (tests/test_model_rules.py
+    holds the two to each other).
     """
     return Q(**{f"{path}status": Institution.Status.PUBLISHED, f"{path}published_at__lte": at or timezone.now()})
+
+
+def scheduled_condition(path: str = "", at=None) -> Q:
+    """Published with a publication time still to come: `Institution.is_scheduled()` as a filter."""
+    return Q(**{f"{path}status": Institution.Status.PUBLISHED, f"{path}published_at__gt": at or timezone.now()})
 
 
 class InstitutionQuerySet(models.QuerySet):
     def published(self, at=None):
         """Readers see only published profiles whose publication time has come."""
         return self.filter(published_condition(at=at))
+
+    def scheduled(self, at=None):
+        """Published profiles whose publication time is still to come (readers do not see them yet)."""
+        return self.filter(scheduled_condition(at=at))
 
     def recently_updated(self):
         return self.order_by("-public_updated_at", "-pk")
@@ -229,53 +241,38 @@ class Institution(models.Model):
     def get_absolute_url(self):
         return reverse("profiles:detail", kwargs={"slug": self.slug})
 
+    @classmethod
+    def publication_time(cls, status, published_at, at=None):
+        """The "leave empty to publish now" rule, written once: the publication time a profile with
+        this `status` and `published_at` gets. A published profile without a time is published at
+        `at` (default: now); anything else keeps what it has. save(), the service and the admin form
+        all ask this."""
+        if status == cls.Status.PUBLISHED and published_at is None:
+            return at or timezone.now()
+        return published_at
+
     def save(self, *args, **kwargs):
-        if self.status == self.Status.PUBLISHED and self.published_at is None:
-            self.published_at = timezone.now()
+        """Derives the profile's own fields only (the publication time and the first public date).
+        What follows a save elsewhere (the search index, the page cache) is done by receivers
+        registered in `ProfilesConfig.ready()`; reader-visible changes by `profiles.public_changes`."""
+        self.published_at = self.publication_time(self.status, self.published_at)
         if self.public_updated_at is None and self.status == self.Status.PUBLISHED:
             self.public_updated_at = self.published_at
         super().save(*args, **kwargs)
-        from .search import refresh_search_index
-
-        refresh_search_index([self.pk])
 
     def is_published(self, at=None):
+        """Readers see it: `published_condition` for one loaded row."""
         at = at or timezone.now()
         return self.status == self.Status.PUBLISHED and self.published_at is not None and self.published_at <= at
 
     def is_scheduled(self, at=None):
+        """Published, but its time has not come: `scheduled_condition` for one loaded row."""
         at = at or timezone.now()
         return self.status == self.Status.PUBLISHED and self.published_at is not None and self.published_at > at
 
     @property
     def last_updated(self):
         return self.public_updated_at or self.published_at
-
-    def record_public_change(self, *, summary: str = "", at=None):
-        """Move the public "last updated" date and the day's "profile updated" timeline entry.
-
-        Call it only when something readers can see changed (moderation approvals, retractions,
-        edits to public fields of a published profile). It deliberately leaves `version` alone so
-        that a moderator's approval never turns an analyst's open edit into a stale one.
-        """
-        from .cache import bump_content_version
-
-        at = at or timezone.now()
-        type(self).objects.filter(pk=self.pk).update(public_updated_at=at)
-        self.public_updated_at = at
-        bump_content_version()
-        if not self.is_published(at):
-            return
-        day = timezone.localdate(at)
-        entry, created = TimelineEvent.objects.get_or_create(
-            institution=self,
-            date=day,
-            kind=TimelineEvent.Kind.PROFILE_UPDATE,
-            defaults={"title": "Public profile updated", "text": summary},
-        )
-        if not created and summary and summary not in entry.text:
-            entry.text = f"{entry.text}\n{summary}".strip()
-            entry.save(update_fields=["text"])
 
 
 class InstitutionUserObjectPermission(UserObjectPermissionBase):
@@ -301,6 +298,12 @@ class ReviewedQuerySet(GatedQuerySet):
 
     def submitted(self):
         return self.filter(review_state=ReviewState.SUBMITTED)
+
+    def open_to_everyone(self):
+        """Approved and open to every reader (the gate's verdict for an anonymous reader), whatever
+        the publication state of the profiles it names: what a profile shows the public once it is
+        out. The publication guard counts these, and the search index holds their titles only."""
+        return self.approved().visible_to(AnonymousUser())
 
     def public(self, at=None):
         """Approved, and every profile it names (`published_paths`) is published."""
@@ -881,3 +884,29 @@ class DigestDelivery(models.Model):
 
     def get_absolute_url(self):
         return reverse("watch:list")
+
+
+# --- the moderation queue ---------------------------------------------------------------------
+# Proxies give the queue its own admin (its own columns, order, actions and permissions) instead of
+# a flag that switches the evidence and relationship admins into "queue mode". They add no table;
+# decisions are still taken on the real items, through `profiles.review`.
+
+
+class EvidenceQueueItem(EvidenceItem):
+    """Submitted evidence as the moderation queue lists it (see `review.review_queue`)."""
+
+    class Meta:
+        proxy = True
+        ordering = ["submitted_at", "pk"]
+        verbose_name = "evidence awaiting review"
+        verbose_name_plural = "evidence awaiting review"
+
+
+class RelationshipQueueItem(Relationship):
+    """Submitted relationships as the moderation queue lists them (see `review.review_queue`)."""
+
+    class Meta:
+        proxy = True
+        ordering = ["submitted_at", "pk"]
+        verbose_name = "relationship awaiting review"
+        verbose_name_plural = "relationships awaiting review"

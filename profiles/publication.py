@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AnonymousUser
 from django.db.models import Exists, F, IntegerField, TextField, Value
 from django.db.models.functions import Cast
 from django.urls import reverse
@@ -76,8 +75,8 @@ def is_unpublication(*, status, before_status) -> bool:
 
 def public_evidence(institution):
     """Approved evidence of the profile that every reader may see (the gate's rule for an anonymous
-    reader; members-only evidence does not count)."""
-    return EvidenceItem.objects.filter(institution_id=institution.pk).approved().visible_to(AnonymousUser())
+    reader, `open_to_everyone`; members-only evidence does not count)."""
+    return EvidenceItem.objects.filter(institution_id=institution.pk).open_to_everyone()
 
 
 def own_texts(institution) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -25,9 +26,11 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
 
 from audit.services import Action, record, user_label
+from membership.gating import can_view
 
 from .models import ReviewRecord, ReviewState
 from .permissions import MODERATE_PERM, can_moderate, moderated_institutions
+from .public_changes import record_public_change
 from .search import refresh_search_index
 
 logger = logging.getLogger(__name__)
@@ -131,7 +134,7 @@ def _illegal_move_message(current, to_state) -> str:
     by = ""
     if current.reviewed_by_id is not None:
         reviewer = current.reviewed_by
-        by = f" by {reviewer.get_full_name() or reviewer.get_username()}"
+        by = f" by {user_label(reviewer)}"
     when = ""
     if current.reviewed_at is not None:
         when = f" on {formats.date_format(timezone.localtime(current.reviewed_at), 'j M Y, H:i')}"
@@ -194,7 +197,7 @@ def _recorded(item, *, from_state, to_state, actor, note, at):
         transaction.on_commit(lambda: notify_submitter(model, decided_pk))
     refresh_search_index([institution.pk])
     if _readers_see_change(item, from_state, to_state):
-        institution.record_public_change(summary=_public_summary(item, to_state), at=at)
+        record_public_change(institution, summary=_public_summary(item, to_state), at=at)
 
 
 def approve(item, *, actor, note: str = ""):
@@ -207,10 +210,6 @@ def reject(item, *, actor, note: str):
 
 def retract(item, *, actor, note: str):
     return transition(item, to_state=ReviewState.RETRACTED, actor=actor, note=note)
-
-
-def resubmit(item, *, actor, note: str = ""):
-    return transition(item, to_state=ReviewState.SUBMITTED, actor=actor, note=note)
 
 
 @transaction.atomic
@@ -278,10 +277,11 @@ def save_edited(item, *, actor):
 
 
 def _readers_see_change(item, from_state, to_state) -> bool:
-    """Approvals and retractions of what readers could see change the public profile."""
+    """Approvals and retractions of what every reader could see change the public profile (which
+    items every reader sees, the gate decides: members-only evidence moves nothing)."""
     if ReviewState.APPROVED not in (from_state, to_state):
         return False
-    return getattr(item, "required_tier_id", None) is None
+    return can_view(AnonymousUser(), item)
 
 
 def _public_summary(item, to_state) -> str:
@@ -334,7 +334,7 @@ def send_decision_email(*, item, to: str) -> None:
         "noun": noun,
         "decision": decision,
         "institution": item.reviewed_institution,
-        "reviewer_name": (reviewer.get_full_name() or reviewer.get_username()) if reviewer else "a moderator",
+        "reviewer_name": user_label(reviewer) if reviewer else "a moderator",
         "note": item.review_note,
         "item_url": f"{site_url}{admin_path}" if admin_path else "",
         "site_name": getattr(settings, "SITE_NAME", "BTW Profiles"),

@@ -5,6 +5,13 @@ titles of approved *public* evidence — briefings and members-only evidence are
 queried with `websearch_to_tsquery`, ranked, with highlighted snippets. SQLite: a plain
 substring fallback with the same interface, so `make run` works on a bare laptop.
 
+The vector is written by the database, in bulk (`refresh_search_index`: one UPDATE per few
+thousand profiles, so seed_scale indexes 100,000 profiles in the same pass that loads them), from
+an ORM expression (`index_vector`) that takes "public evidence" from the model's queryset and the
+gate rather than restating it in SQL. A saved profile is re-indexed by a post_save receiver
+(`institution_saved`, connected in `ProfilesConfig.ready`); changes of its sectors and evidence by
+the admin and the review workflow, which call `refresh_search_index` themselves.
+
 At 100,000 profiles ranking is the cost (every match's vector is read; migration 0010 keeps the
 vectors in the table row so that read is cheap). The directory therefore ranks a query once per
 content version and filter set: `Results` caches the count and the ids of the first pages in
@@ -22,14 +29,22 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.contrib.postgres.aggregates import StringAgg
+from django.contrib.postgres.search import (
+    CombinedSearchVector,
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    SearchVector,
+)
 from django.db import connection
-from django.db.models import Count, F, OrderBy, Q, QuerySet, RowRange, Window
+from django.db.models import Count, F, OrderBy, OuterRef, Q, QuerySet, RowRange, Subquery, Window
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from .cache import bump_content_version, store_versioned, versioned_get_many
 from .citations import strip_citations
+from .models import EvidenceItem, Institution, Sector
 
 MAX_QUERY_LENGTH = 200
 MAX_TERMS = 8
@@ -44,27 +59,31 @@ WEIGHTED_FIELDS = {
 }
 SNIPPET_FIELD = "dek"
 
-_REFRESH_SQL = """
-UPDATE profiles_institution AS i SET search_vector =
-    setweight(to_tsvector('{config}', {a}), 'A')
- || setweight(to_tsvector('{config}', {b} || ' ' || coalesce((
-        SELECT string_agg(s.name, ' ') FROM profiles_sector s
-        JOIN profiles_institution_sectors x ON x.sector_id = s.id WHERE x.institution_id = i.id), '')), 'B')
- || setweight(to_tsvector('{config}', {c}), 'C')
- || setweight(to_tsvector('{config}', coalesce((
-        SELECT string_agg(e.title, ' ') FROM profiles_evidenceitem e
-        WHERE e.institution_id = i.id AND e.review_state = 'approved' AND e.required_tier_id IS NULL), '')), 'D')
-WHERE i.id = ANY(%s)
-"""
+#: Profiles whose vectors one UPDATE rebuilds: bulk loads (seed_scale) refresh thousands at a time.
+REFRESH_BATCH = 5000
 
 
-def _concat(fields):
-    return " || ' ' || ".join(f"coalesce(i.{f}, '')" for f in fields)
+def _joined_texts(queryset: QuerySet, group: str, field: str) -> Subquery:
+    """The `field` texts of the rows of `queryset` that belong to the outer profile, joined by
+    spaces: one correlated subquery (string_agg) per profile, evaluated inside the UPDATE."""
+    return Subquery(queryset.order_by().values(group).annotate(texts=StringAgg(field, " ")).values("texts"))
 
 
-REFRESH_SQL = _REFRESH_SQL.format(
-    config=CONFIG, a=_concat(WEIGHTED_FIELDS["A"]), b=_concat(WEIGHTED_FIELDS["B"]), c=_concat(WEIGHTED_FIELDS["C"])
-)
+def index_vector() -> CombinedSearchVector:
+    """The stored vector of a profile, as an expression over its row: its public fields by weight,
+    its sector names beside the B fields, and, weighted D, the titles of the evidence every reader
+    may see. Which evidence that is, the model and the gate decide
+    (`EvidenceItem.objects.open_to_everyone()`): this module restates no rule of its own."""
+    sectors = _joined_texts(Sector.objects.filter(institutions=OuterRef("pk")), "institutions", "name")
+    evidence = _joined_texts(
+        EvidenceItem.objects.open_to_everyone().filter(institution=OuterRef("pk")), "institution", "title"
+    )
+    return (
+        SearchVector(*WEIGHTED_FIELDS["A"], config=CONFIG, weight="A")
+        + SearchVector(*WEIGHTED_FIELDS["B"], sectors, config=CONFIG, weight="B")
+        + SearchVector(*WEIGHTED_FIELDS["C"], config=CONFIG, weight="C")
+        + SearchVector(evidence, config=CONFIG, weight="D")
+    )
 
 
 def is_full_text() -> bool:
@@ -74,17 +93,33 @@ def is_full_text() -> bool:
 def refresh_search_index(ids: Iterable[int]) -> None:
     """Rebuild the stored vector of these institutions (PostgreSQL only; elsewhere a no-op).
 
+    In bulk: one UPDATE per REFRESH_BATCH profiles, every vector computed by the database.
+
     What search finds is something readers see, and cached listings (below) hold search results,
     so the content version is bumped once more after the update. The save signals bump it too, but
     before this update: outside a transaction, a listing computed in between would otherwise be
     kept under the new version with the old vectors.
     """
-    ids = [i for i in ids if i]
+    ids = sorted({i for i in ids if i})
     if not ids or not is_full_text():
         return
-    with connection.cursor() as cursor:
-        cursor.execute(REFRESH_SQL, [ids])
+    vector = index_vector()
+    for start in range(0, len(ids), REFRESH_BATCH):
+        Institution.objects.filter(pk__in=ids[start : start + REFRESH_BATCH]).update(search_vector=vector)
     bump_content_version()
+
+
+#: Saving these fields changes what a profile's vector holds (a save naming none of them does not).
+INDEXED_FIELDS = frozenset(field for fields in WEIGHTED_FIELDS.values() for field in fields)
+
+
+def institution_saved(sender, instance, update_fields=None, **kwargs) -> None:
+    """post_save receiver of `Institution` (connected in `ProfilesConfig.ready`): a saved profile's
+    own text is indexed at once. Sectors and reviewed evidence change the vector too; the admin's
+    save and the review workflow refresh it for those explicitly."""
+    if update_fields is not None and not INDEXED_FIELDS.intersection(update_fields):
+        return
+    refresh_search_index([instance.pk])
 
 
 def clean_query(q: str | None) -> str:
@@ -127,14 +162,6 @@ def rank_order(q: str) -> list[OrderBy]:
     ]
 
 
-def ranked(queryset: QuerySet, q: str) -> QuerySet:
-    """`matching`, most relevant first on PostgreSQL (the SQLite fallback leaves the order alone)."""
-    queryset = matching(queryset, q)
-    if clean_query(q) and is_full_text():
-        return queryset.order_by(*rank_order(q))
-    return queryset
-
-
 def with_snippets(queryset: QuerySet, q: str) -> QuerySet:
     """Rows gain `search_snippet_raw` (PostgreSQL: a headline of the public dek, unescaped, with
     sentinels). Apply it to one page of rows: ts_headline re-parses the text of every row it sees."""
@@ -146,11 +173,6 @@ def with_snippets(queryset: QuerySet, q: str) -> QuerySet:
             SNIPPET_FIELD, _query(q), config=CONFIG, start_sel=_MARK_START, stop_sel=_MARK_END, max_words=35
         )
     )
-
-
-def search(queryset: QuerySet, q: str) -> QuerySet:
-    """Filter and rank `queryset` by `q`; rows gain `search_snippet_raw` (unescaped, with sentinels)."""
-    return with_snippets(ranked(queryset, q), q)
 
 
 def snippet(institution, q: str) -> SafeString:

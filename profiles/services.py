@@ -1,4 +1,4 @@
-"""Writes to a profile: the optimistic lock, the public "last updated" date, analysts' assignment.
+"""Writes to a profile: the optimistic lock, the publication guard, analysts' assignment.
 
 Every write that touches more than one row goes through a keyword-only function here, inside
 `transaction.atomic`, so the admin, `seed_demo` and tests share one set of rules. Reviewed
@@ -18,6 +18,7 @@ from audit import services as audit
 
 from . import grants, publication, review
 from .models import FAQItem, Institution
+from .public_changes import first_public_time, touch_public
 
 #: What readers see of a profile. Changing any of these on a published profile moves its public
 #: "last updated" date; every other field (status bookkeeping, slug, sectors…) leaves it alone.
@@ -102,12 +103,6 @@ def find_stale_edit(*, institution: Institution, form_version: int) -> StaleEdit
     return stale_edit_for(institution.pk)
 
 
-def _publish_defaults(institution: Institution, at: datetime.datetime) -> None:
-    """A profile published without a time is published now (the help text promises it)."""
-    if institution.status == Institution.Status.PUBLISHED and institution.published_at is None:
-        institution.published_at = at
-
-
 @transaction.atomic
 def save_institution(
     *,
@@ -133,12 +128,12 @@ def save_institution(
     transaction: a save that rolls back leaves no entry.
     """
     at = at or timezone.now()
-    _publish_defaults(institution, at)
+    institution.published_at = Institution.publication_time(institution.status, institution.published_at, at)
     institution.last_edited_by = user
     if institution._state.adding:
         before = None
         institution.version = 1
-        institution.public_updated_at = _first_public_time(institution, at)
+        institution.public_updated_at = first_public_time(institution, at)
         institution.full_clean()
         institution.save()
         if user is not None:
@@ -171,22 +166,15 @@ def _save_edit(institution: Institution, *, user, form_version: int | None, at: 
     institution.public_updated_at = before["public_updated_at"]  # only the rules below move it
     publishing = _is_publishing(institution, before)
     if publishing:
-        institution.public_updated_at = _first_public_time(institution, at)
+        institution.public_updated_at = first_public_time(institution, at)
     institution.full_clean()
     institution.save()
-    if not publishing and institution.status == Institution.Status.PUBLISHED:
+    if not publishing:
         changed = changed_public_fields(institution, before)
         if changed:
             labels = ", ".join(str(Institution._meta.get_field(name).verbose_name) for name in changed)
             touch_public(institution, summary=f"Revised: {labels}.", at=at)
     return before
-
-
-def _first_public_time(institution: Institution, at: datetime.datetime):
-    """Readers first see a profile at its publication time, or now if that time is past."""
-    if institution.status != Institution.Status.PUBLISHED:
-        return None
-    return max(institution.published_at, at)
 
 
 def _is_publishing(institution: Institution, before: dict | None) -> bool:
@@ -259,22 +247,6 @@ def _iso(value) -> str | None:
 
 def changed_public_fields(institution: Institution, before: dict) -> list[str]:
     return [name for name in READER_VISIBLE_FIELDS if getattr(institution, name) != before[name]]
-
-
-def touch_public(institution: Institution, *, summary: str = "", at: datetime.datetime | None = None) -> bool:
-    """Record that readers' view of a published profile changed; returns whether it moved.
-
-    A scheduled profile keeps its publication time as its public date; drafts never move.
-    """
-    at = at or timezone.now()
-    if institution.status != Institution.Status.PUBLISHED or institution.published_at is None:
-        return False
-    if institution.published_at > at:
-        Institution.objects.filter(pk=institution.pk).update(public_updated_at=institution.published_at)
-        institution.public_updated_at = institution.published_at
-        return True
-    institution.record_public_change(summary=summary, at=at)
-    return True
 
 
 # --- children -------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ ANALYSTS = {"analyst_assigned", "analyst_unassigned", "lead"}
 ON_P = {"analyst_assigned", "lead", "global_moderator", "superuser"}  # see P's children
 EDIT_P = {"analyst_assigned", "lead", "superuser"}  # change P and its children
 MODERATE_P = {"local_moderator", "global_moderator", "superuser"}
+STAFF = ANALYSTS | MODERATE_P
 SUPER = {"superuser"}
 NOBODY: set[str] = set()
 
@@ -107,14 +108,17 @@ POLICY = {
                         "delete": SUPER},
     "profiles.evidenceitem": {
         **child(list_roles=ANALYSTS | MODERATE_P, obj=ON_P | MODERATE_P),
-        "queue": MODERATE_P,
+        "queue": STAFF,  # the old queue address: a redirect to the queue, which decides
         "review": MODERATE_P,
     },
     "profiles.relationship": {
         **child(list_roles=ANALYSTS | MODERATE_P, obj=ON_P | MODERATE_P),
-        "queue": MODERATE_P,
+        "queue": STAFF,
         "review": MODERATE_P,
     },
+    # The moderation queues: a list and its actions, for whoever moderates any profile.
+    "profiles.evidencequeueitem": {"changelist": MODERATE_P},
+    "profiles.relationshipqueueitem": {"changelist": MODERATE_P},
     "profiles.watchpoint": child(),
     "profiles.timelineevent": child(),
     "profiles.faqitem": child(),
@@ -145,6 +149,9 @@ KIND_OF_VIEW = {
     "decide": "decide",
     "password_change": "password",
 }
+
+#: Kinds of view that answer those the policy permits with a redirect (old addresses kept for links).
+REDIRECTS = {"queue"}
 
 #: Site-wide admin pages: every staff member may open them.
 SITE_PAGES = {"index", "password_change", "password_change_done", "jsi18n"}
@@ -222,6 +229,8 @@ class World:
                 user=self.other_user, type=Authenticator.Type.RECOVERY_CODES, data={"seed": "x"}
             ),
         }
+        self.objects["profiles.evidencequeueitem"] = self.objects["profiles.evidenceitem"]
+        self.objects["profiles.relationshipqueueitem"] = self.objects["profiles.relationship"]
         self.objects["audit.auditentry"] = record(
             actor=author, action=Action.REVIEW, target=self.objects["profiles.evidenceitem"], summary="A decision."
         )
@@ -327,7 +336,9 @@ def expected(role, label, kind) -> str:
     if kind == "autocomplete":
         return "ok" if role in POLICY[label]["changelist"] else "denied"
     rule = KIND_OF_VIEW.get(kind, kind)
-    return "ok" if role in POLICY[label][rule] else "denied"
+    if role not in POLICY[label][rule]:
+        return "denied"
+    return "redirect" if kind in REDIRECTS else "ok"
 
 
 def answer(response) -> str:

@@ -300,3 +300,102 @@ def test_related_link_model_clean_requires_one_target():
     link = RelatedLinkFactory.build(institution=InstitutionFactory(), url="")
     with pytest.raises(ValidationError):
         link.full_clean()
+
+
+# --- the publication rule, one form each ----------------------------------------------------------
+
+
+def test_published_and_scheduled_filters_agree_with_the_row_methods():
+    """`published()`/`scheduled()` (SQL) and `is_published()`/`is_scheduled()` (one row) are one rule."""
+    now = timezone.now()
+    hour = datetime.timedelta(hours=1)
+    rows = [
+        InstitutionFactory(status=Institution.Status.PUBLISHED, published_at=now - hour),
+        InstitutionFactory(status=Institution.Status.PUBLISHED, published_at=now + hour),
+        InstitutionFactory(status=Institution.Status.PUBLISHED, published_at=now),
+        InstitutionFactory(status=Institution.Status.DRAFT, published_at=None),
+        InstitutionFactory(status=Institution.Status.DRAFT, published_at=now - hour),
+        InstitutionFactory(status=Institution.Status.ARCHIVED, published_at=now - hour),
+    ]
+    for at in (now - 2 * hour, now, now + 2 * hour):
+        assert set(Institution.objects.published(at)) == {i for i in rows if i.is_published(at)}
+        assert set(Institution.objects.scheduled(at)) == {i for i in rows if i.is_scheduled(at)}
+    assert [i.is_published(now) for i in rows] == [True, False, True, False, False, False]
+    assert [i.is_scheduled(now) for i in rows] == [False, True, False, False, False, False]
+
+
+def test_publication_time_publishes_now_only_a_published_profile_without_a_time():
+    at = timezone.now()
+    when = at + datetime.timedelta(days=2)
+    assert Institution.publication_time(Institution.Status.PUBLISHED, None, at) == at
+    assert Institution.publication_time(Institution.Status.PUBLISHED, when, at) == when
+    assert Institution.publication_time(Institution.Status.DRAFT, None, at) is None
+    assert Institution.publication_time(Institution.Status.ARCHIVED, when, at) == when
+
+
+def test_saving_a_published_profile_without_a_time_publishes_it_now():
+    before = timezone.now()
+    profile = InstitutionFactory(status=Institution.Status.PUBLISHED, published_at=None)
+    assert profile.published_at >= before
+    assert profile.public_updated_at == profile.published_at
+    assert Institution.objects.published().filter(pk=profile.pk).exists()
+
+
+def test_saving_a_profile_derives_its_own_fields_only():
+    """No timeline entry and no public date move from a plain save: those are services' work."""
+    profile = InstitutionFactory()
+    stamp = profile.public_updated_at
+    profile.dek = "Changed by a plain save."
+    profile.save()
+    profile.refresh_from_db()
+    assert profile.public_updated_at == stamp
+    assert not TimelineEvent.objects.filter(institution=profile).exists()
+
+
+def test_open_to_everyone_is_the_gates_verdict_for_an_anonymous_reader():
+    from django.contrib.auth.models import AnonymousUser
+
+    profile = InstitutionFactory()
+    public = EvidenceItemFactory(institution=profile)
+    EvidenceItemFactory(institution=profile, required_tier=tier(Tier.STRATEGIC_CIRCLE_SLUG))
+    EvidenceItemFactory(institution=profile, review_state=EvidenceItem.Review.SUBMITTED)
+    everyone = EvidenceItem.objects.filter(institution=profile).open_to_everyone()
+    assert list(everyone) == [public]
+    assert set(everyone) == set(EvidenceItem.objects.filter(institution=profile).approved().visible_to(AnonymousUser()))
+
+
+# --- recording a public change (profiles.public_changes) ------------------------------------------
+
+
+def test_record_public_change_moves_the_date_and_writes_one_timeline_entry_a_day():
+    from profiles.public_changes import PROFILE_UPDATED_TITLE, record_public_change
+
+    profile = InstitutionFactory(published_at=timezone.now() - datetime.timedelta(days=3))
+    at = timezone.now()
+    record_public_change(profile, summary="Source added.", at=at)
+    record_public_change(profile, summary="Relationship added.", at=at)
+    record_public_change(profile, summary="Source added.", at=at)
+    profile.refresh_from_db()
+    assert profile.public_updated_at == at
+    [entry] = TimelineEvent.objects.filter(institution=profile, kind=TimelineEvent.Kind.PROFILE_UPDATE)
+    assert entry.title == PROFILE_UPDATED_TITLE
+    assert entry.text == "Source added.\nRelationship added."
+
+
+def test_record_public_change_of_a_draft_writes_no_timeline_entry():
+    from profiles.public_changes import record_public_change
+
+    draft = InstitutionFactory(status=Institution.Status.DRAFT, published_at=None)
+    record_public_change(draft, summary="Source added.")
+    assert not TimelineEvent.objects.filter(institution=draft).exists()
+
+
+def test_touch_public_keeps_a_scheduled_profiles_date_at_its_publication_time():
+    from profiles.public_changes import touch_public
+
+    when = timezone.now() + datetime.timedelta(days=1)
+    scheduled = InstitutionFactory(published_at=when)
+    assert touch_public(scheduled, summary="Revised.") is True
+    scheduled.refresh_from_db()
+    assert scheduled.public_updated_at == when
+    assert not TimelineEvent.objects.filter(institution=scheduled).exists()

@@ -18,7 +18,7 @@ from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
 from membership.models import Tier
-from profiles import review
+from profiles import review, services
 from profiles.models import EvidenceItem, FAQItem, ReviewRecord
 
 from .factories import (
@@ -34,8 +34,8 @@ from .test_admin import add_inline_row, admin_form_data, change_url, form_errors
 pytestmark = pytest.mark.django_db
 
 S = EvidenceItem.Review
-EVIDENCE_QUEUE = "/admin/profiles/evidenceitem/queue/"
-RELATIONSHIP_QUEUE = "/admin/profiles/relationship/queue/"
+EVIDENCE_QUEUE = "/admin/profiles/evidencequeueitem/"
+RELATIONSHIP_QUEUE = "/admin/profiles/relationshipqueueitem/"
 EVIDENCE_CHANGELIST = "/admin/profiles/evidenceitem/"
 INDEX = "/admin/"
 
@@ -120,7 +120,8 @@ def test_queue_lists_submitted_items_oldest_submission_first(client, moderator, 
     second = submit(other_profile, analyst, claim="Second in.")
     resubmitted = submit(profile, analyst, claim="Rejected, then edited.")
     review.reject(resubmitted, actor=moderator, note="Wrong date.")
-    review.resubmit(resubmitted, actor=analyst)  # its age restarts: it goes to the back
+    resubmitted.claim = "Rejected, then edited: the date is fixed."
+    services.save_reviewed_item(item=resubmitted, user=analyst)  # back in review: its age restarts at the back
     EvidenceItemFactory(institution=profile, review_state=S.APPROVED)
     EvidenceItemFactory(institution=profile, review_state=S.REJECTED)
     response = login(client, moderator).get(EVIDENCE_QUEUE)
@@ -168,6 +169,23 @@ def test_per_profile_moderator_without_any_group_uses_the_queue(client, staff_fa
     assert client.get(change_url(item)).status_code == 200
     confirm(client, EVIDENCE_QUEUE, "approve_selected", [item], "approve")
     assert state_of(item) == S.APPROVED
+
+
+def test_old_queue_addresses_redirect_to_the_queue(client, moderator):
+    login(client, moderator)
+    for old, new in [
+        ("admin:profiles_evidenceitem_queue", EVIDENCE_QUEUE),
+        ("admin:profiles_relationship_queue", RELATIONSHIP_QUEUE),
+    ]:
+        response = client.get(reverse(old))
+        assert response.status_code == 302 and response["Location"] == new
+
+
+def test_queue_rows_open_the_items_own_page_with_its_review_buttons(client, moderator, analyst, profile):
+    item = submit(profile, analyst)
+    html = login(client, moderator).get(EVIDENCE_QUEUE).content.decode()
+    assert f'href="{change_url(item)}' in html
+    assert "/evidencequeueitem/" + str(item.pk) not in html  # the queue has no pages of its own
 
 
 def test_analyst_gets_403_from_the_queue(client, analyst, profile):

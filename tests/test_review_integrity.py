@@ -269,7 +269,7 @@ def test_review_page_queries_do_not_grow_with_authors_or_history(client, staff_f
 
 
 def test_queue_queries_do_not_grow_with_authors(client, staff_factory, moderator, profile):
-    queue = reverse("admin:profiles_evidenceitem_queue")
+    queue = reverse("admin:profiles_evidencequeueitem_changelist")
     submit(profile, staff_factory("Analysts"))
     client.force_login(moderator)
     _queries(client, queue)

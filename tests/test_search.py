@@ -1,7 +1,11 @@
 """Search finds public text only, ranks it, and survives any input (both database backends)."""
 
+import itertools
+
 import pytest
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 
 from membership.models import Tier
 from profiles import search
@@ -12,8 +16,15 @@ from .factories import BriefingFactory, EvidenceItemFactory, InstitutionFactory,
 pytestmark = pytest.mark.django_db
 
 
+_requests = itertools.count()
+
+
 def results(q):
-    return list(search.search(Institution.objects.published(), q))
+    """What readers get for `q`: the directory's results, searched, ranked and given snippets the
+    way the view composes them (a throw-away parameter keeps the shared page cache out of it)."""
+    response = Client().get(reverse("profiles:directory"), {"q": q, "request": next(_requests)})
+    assert response.status_code == 200
+    return list(response.context["profiles"])
 
 
 def test_search_finds_profile_by_public_text():
@@ -76,7 +87,35 @@ def test_hostile_queries_never_fail(q):
 def test_snippet_escapes_text_and_marks_terms():
     inst = InstitutionFactory(name="Marked", dek="<script>alert(1)</script> peering fabric")
     [hit] = results("peering")
-    html = search.snippet(hit, "peering")
+    html = hit.result_snippet
     assert "<script>" not in html
     assert "<mark>peering</mark>" in html
     assert inst == hit
+
+
+def test_evidence_the_gate_opens_to_everyone_is_indexed_on_postgres():
+    """The index takes "public evidence" from the gate: evidence at the public tier is public."""
+    if connection.vendor != "postgresql":
+        pytest.skip("Evidence titles are indexed in the PostgreSQL search vector only")
+    inst = InstitutionFactory()
+    EvidenceItemFactory(institution=inst, title="Xylophonic landing permit", required_tier=tier("public"))
+    search.refresh_search_index([inst.pk])
+    assert results("xylophonic") == [inst]
+
+
+def test_saving_a_profile_reindexes_it_through_the_registered_receiver():
+    inst = InstitutionFactory(name="Plain Exchange")
+    inst.name = "Quillwort Exchange"
+    inst.save()
+    assert results("quillwort") == [inst]
+
+
+def test_refresh_in_batches_indexes_every_profile(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("The stored vector exists on PostgreSQL only")
+    profiles = [InstitutionFactory(name=f"Batch Exchange {k}") for k in range(5)]
+    Institution.objects.update(search_vector=None)
+    monkeypatch.setattr(search, "REFRESH_BATCH", 2)
+    search.refresh_search_index([p.pk for p in profiles])
+    assert not Institution.objects.filter(search_vector__isnull=True).exists()
+    assert set(results("batch")) == set(profiles)

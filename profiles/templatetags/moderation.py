@@ -11,7 +11,8 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def moderation_pending(context):
-    """Counts of the user's moderation queues, or None for staff who moderate nothing (two queries)."""
+    """Counts of the user's moderation queues, linked to them, or None for staff who moderate
+    nothing (two queries)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not permissions.moderates_anything(user):
@@ -22,6 +23,6 @@ def moderation_pending(context):
         "evidence": evidence,
         "relationships": relationships,
         "total": evidence + relationships,
-        "evidence_url": reverse("admin:profiles_evidenceitem_queue"),
-        "relationships_url": reverse("admin:profiles_relationship_queue"),
+        "evidence_url": reverse("admin:profiles_evidencequeueitem_changelist"),
+        "relationships_url": reverse("admin:profiles_relationshipqueueitem_changelist"),
     }

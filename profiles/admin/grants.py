@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from guardian.admin import AdminGroupObjectPermissionsForm, AdminUserObjectPermissionsForm
 
-from . import grants
+from .. import grants
 
 
 class ObjectPermissionsForms:

@@ -1,0 +1,54 @@
+"""What every profile admin shares: read-only edit history, changelists built for scale, compact
+text boxes, and the citation warnings given after a save."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.widgets import AdminTextareaWidget
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from ..citations import citation_problems
+from ..paginators import EstimatedCountPaginator
+
+#: Shorter text boxes in inlines; URLs typed without a scheme become https:// ones.
+COMPACT_TEXT = {
+    models.TextField: {"widget": AdminTextareaWidget(attrs={"rows": 3})},
+    models.URLField: {"assume_scheme": "https"},
+}
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
+class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
+    """Edit history to read and compare. Reverting is off: it would bypass the optimistic lock
+    and send reviewed content live without a moderator, so a revert POST is refused.
+
+    Every profile changelist is also built for scale: no second "full result" COUNT, and an
+    estimated count for a whole million-row table (profiles.paginators).
+    """
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+def warn_about_citations(request, institution, texts) -> None:
+    """Saving succeeds; the analyst is told which citations readers will never see, and why."""
+    for problem in citation_problems(institution, texts):
+        messages.warning(request, problem.message)
+
+
+def cite_as(obj):
+    """The marker an analyst types in profile text to cite this evidence item."""
+    if obj is None or obj.pk is None:
+        return "— (save first: the marker needs the item's number)"
+    return format_html("<code>[^ev:{}]</code>", obj.pk)
