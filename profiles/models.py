@@ -331,6 +331,7 @@ class Reviewed(models.Model):
     - ``review_fields``: every field a reader sees or that decides where the item shows. Changing
       one sends an approved item back to review and makes the editor one of its authors.
     - ``published_paths``: the profiles the item names; readers see it only while all are published.
+    - ``public_noun``: how the profile's public timeline names the item ("Source added.").
     """
 
     Review = ReviewState
@@ -338,6 +339,7 @@ class Reviewed(models.Model):
     review_owner_field: str = "institution"
     review_fields: tuple[str, ...] = ()
     published_paths: tuple[str, ...] = ("institution",)
+    public_noun: str = "Item"
 
     review_state = models.CharField(
         max_length=10,
@@ -417,6 +419,7 @@ class EvidenceItem(Reviewed):
         "kind", "required_tier",
     )
     published_paths = ("institution",)
+    public_noun = "Source"
 
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="evidence")
     url = http_url_field(verbose_name="source URL", help_text="The page that states the claim (http or https).")
@@ -478,6 +481,7 @@ class Relationship(Reviewed):
     review_owner_field = "source"
     review_fields = ("source", "target", "kind", "description", "since", "evidence")
     published_paths = ("source", "target")
+    public_noun = "Relationship"
 
     source = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="relationships_out")
     target = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="relationships_in")

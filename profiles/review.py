@@ -285,7 +285,7 @@ def _readers_see_change(item, from_state, to_state) -> bool:
 
 
 def _public_summary(item, to_state) -> str:
-    noun = "Source" if item._meta.model_name == "evidenceitem" else "Relationship"
+    noun = item.public_noun
     verb = "added" if to_state == ReviewState.APPROVED else "withdrawn"
     return f"{noun} {verb}."
 
@@ -322,7 +322,7 @@ def notify_submitter(model, pk) -> bool:
 def send_decision_email(*, item, to: str) -> None:
     """Plain text and HTML: what was decided, by whom, the moderator's note and a link to the item."""
     decision = DECISION_SUBJECTS[item.review_state]
-    noun = "evidence item" if item._meta.model_name == "evidenceitem" else "relationship"
+    noun = item._meta.verbose_name
     site_url = getattr(settings, "SITE_URL", "").rstrip("/")
     try:
         admin_path = reverse(f"admin:profiles_{item._meta.model_name}_change", args=[item.pk])
