@@ -1,0 +1,258 @@
+"""Reviewed content: evidence and relationships, which readers see only once a moderator approves
+them. The review workflow itself (`profiles.review`) reads the hooks `Reviewed` declares."""
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from membership.gating import GatedQuerySet, reader_for
+
+from .fields import http_url_constraint, http_url_field, required_tier_field
+from .institution import Institution, published_condition
+
+
+class ReviewState(models.TextChoices):
+    """Moderation states shared by evidence and relationships."""
+
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    RETRACTED = "retracted", "Retracted"
+
+
+class ReviewedQuerySet(GatedQuerySet):
+    def approved(self):
+        return self.filter(review_state=ReviewState.APPROVED)
+
+    def submitted(self):
+        return self.filter(review_state=ReviewState.SUBMITTED)
+
+    def open_to_everyone(self):
+        """Approved and open to every reader (the gate's verdict for an anonymous reader), whatever
+        the publication state of the profiles it names: what a profile shows the public once it is
+        out. The publication guard counts these, and the search index holds their titles only."""
+        return self.approved().visible_to(AnonymousUser())
+
+    def public(self, at=None):
+        """Approved, and every profile it names (`published_paths`) is published."""
+        conditions = [published_condition(f"{path}__", at) for path in self.model.published_paths]
+        return self.approved().filter(*conditions)
+
+    def public_for(self, reader, at=None):
+        """What a reader may see: approved, at or below their tier, naming no unpublished profile.
+
+        Staff (full sight or a tier preview) also see items of profiles not yet published: a preview
+        shows a draft as readers will see it once it is out.
+        """
+        reader = reader_for(reader)
+        queryset = self.approved() if reader.is_staff else self.public(at)
+        return queryset.visible_to(reader)
+
+
+class Reviewed(models.Model):
+    """Fields of the review workflow; readers only ever see approved items.
+
+    Hooks the review workflow (`profiles.review`) reads, declared by each reviewed model:
+
+    - ``review_owner_field``: the profile whose moderators decide the item. It never changes once
+      the item exists: moving an item to another profile means a new item.
+    - ``review_fields``: every field a reader sees or that decides where the item shows. Changing
+      one sends an approved item back to review and makes the editor one of its authors.
+    - ``published_paths``: the profiles the item names; readers see it only while all are published.
+    - ``public_noun``: how the profile's public timeline names the item ("Source added.").
+    """
+
+    Review = ReviewState
+
+    review_owner_field: str = "institution"
+    review_fields: tuple[str, ...] = ()
+    published_paths: tuple[str, ...] = ("institution",)
+    public_noun: str = "Item"
+
+    review_state = models.CharField(
+        max_length=10,
+        choices=ReviewState.choices,
+        default=ReviewState.SUBMITTED,
+        help_text="Readers see this only after a moderator approves it.",
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="When it last entered review: a resubmission restarts its age in the moderation queue.",
+    )
+    authors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        editable=False,
+        help_text="Everyone who wrote or changed a reviewed field since the last approval: none of them "
+        "may approve it (four eyes).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def is_approved(self):
+        return self.review_state == ReviewState.APPROVED
+
+    @property
+    def reviewed_institution(self):
+        """The profile whose moderators decide this item."""
+        return getattr(self, self.review_owner_field)
+
+    @classmethod
+    def reviewed_field_objects(cls):
+        return [cls._meta.get_field(name) for name in cls.review_fields]
+
+    def changed_review_fields(self, original) -> list[str]:
+        """The reviewed fields whose stored value differs between this item and `original`."""
+        return [
+            field.name
+            for field in self.reviewed_field_objects()
+            if getattr(self, field.attname) != getattr(original, field.attname)
+        ]
+
+
+class EvidenceItem(Reviewed):
+    """A public source that supports a claim on the profile (its provenance, Wikidata-style)."""
+
+    class Kind(models.TextChoices):
+        NEWS = "news", "News report"
+        FILING = "filing", "Filing"
+        PRESS_RELEASE = "press-release", "Press release"
+        DATASET = "dataset", "Dataset"
+        STATEMENT = "statement", "Statement"
+
+    gate_tier_field = "required_tier"
+    gate_object_permission = None
+    review_owner_field = "institution"
+    review_fields = (
+        "institution",
+        "url",
+        "publisher",
+        "title",
+        "source_date",
+        "retrieved_at",
+        "claim",
+        "quote",
+        "archive_url",
+        "kind",
+        "required_tier",
+    )
+    published_paths = ("institution",)
+    public_noun = "Source"
+
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="evidence")
+    url = http_url_field(verbose_name="source URL", help_text="The page that states the claim (http or https).")
+    publisher = models.CharField(max_length=200, help_text="Stated in: the outlet or body that published it.")
+    title = models.CharField(max_length=300)
+    source_date = models.DateField(null=True, blank=True, help_text="When the source was published.")
+    retrieved_at = models.DateField(default=timezone.localdate, help_text="When we read it.")
+    claim = models.TextField(help_text="What this source supports, in one or two sentences.")
+    quote = models.TextField(blank=True, help_text="The exact words relied on, if short.")
+    archive_url = http_url_field(verbose_name="archived copy URL", blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NEWS)
+    required_tier = required_tier_field(
+        "Leave empty for public evidence; a tier here shows the source only to readers of that tier.",
+        null=True,
+        blank=True,
+    )
+
+    history = HistoricalRecords()
+    objects = ReviewedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-source_date", "pk"]
+        verbose_name = "evidence item"
+        indexes = [
+            models.Index(fields=["institution", "review_state"], name="evidence_institution_state_idx"),
+            models.Index(
+                fields=["review_state", "submitted_at", "id"], include=["submitted_by"], name="evidence_queue_idx"
+            ),
+            models.Index(fields=["-source_date", "id"], name="evidence_source_date_idx"),  # default order
+        ]
+        constraints = [
+            http_url_constraint("url", name="evidence_url_http"),
+            http_url_constraint("archive_url", name="evidence_archive_url_http", optional=True),
+            models.CheckConstraint(
+                condition=Q(review_state__in=ReviewState.values), name="evidence_review_state_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.publisher}: {self.title}"
+
+    def get_absolute_url(self):
+        return self.institution.get_absolute_url() + f"#evidence-{self.pk}"
+
+
+class Relationship(Reviewed):
+    """A directed tie between two institutions; approved ones form the dependency map."""
+
+    class Kind(models.TextChoices):
+        PARTNER = "partner", "Partner of"
+        SUPPLIER = "supplier", "Supplier to"
+        CUSTOMER = "customer", "Customer of"
+        OWNER = "owner", "Owner of"
+        INVESTOR = "investor", "Investor in"
+        DEPENDS_ON = "depends-on", "Depends on"
+        MEMBER_OF = "member-of", "Member of"
+
+    gate_tier_field = None
+    review_owner_field = "source"
+    review_fields = ("source", "target", "kind", "description", "since", "evidence")
+    published_paths = ("source", "target")
+    public_noun = "Relationship"
+
+    source = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="relationships_out")
+    target = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="relationships_in")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.TextField(blank=True, help_text="Public once approved.")
+    since = models.DateField(null=True, blank=True)
+    evidence = models.ForeignKey(
+        EvidenceItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="relationships"
+    )
+
+    history = HistoricalRecords()
+    objects = ReviewedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["source__name", "kind", "target__name"]
+        indexes = [
+            models.Index(fields=["source", "review_state"], name="relationship_source_idx"),
+            models.Index(fields=["target", "review_state"], name="relationship_target_idx"),
+            models.Index(
+                fields=["review_state", "submitted_at", "id"], include=["submitted_by"], name="relationship_queue_idx"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(source=models.F("target")),
+                name="relationship_not_self",
+                violation_error_message="A profile cannot have a relationship with itself.",
+            ),
+            models.UniqueConstraint(fields=["source", "target", "kind"], name="relationship_unique_kind"),
+            models.CheckConstraint(
+                condition=Q(review_state__in=ReviewState.values), name="relationship_review_state_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.source} — {self.get_kind_display().lower()} — {self.target}"
+
+    def get_absolute_url(self):
+        return reverse("profiles:map", kwargs={"slug": self.source.slug})
