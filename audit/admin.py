@@ -6,6 +6,20 @@ from django.contrib.contenttypes.models import ContentType
 from .models import AuditEntry
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An admin that lists and shows rows but never adds, changes or deletes one, whatever the
+    user's model permissions (the audit log, the moderation queues)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TargetTypeFilter(admin.SimpleListFilter):
     title = "object type"
     parameter_name = "content_type"
@@ -21,7 +35,7 @@ class TargetTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_label", "action", "target_type", "target_label", "summary"]
     list_filter = ["action", TargetTypeFilter, ("actor", admin.RelatedOnlyFieldListFilter), "created_at"]
     search_fields = ["summary", "target_label", "actor_label", "object_id"]
@@ -36,15 +50,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     @admin.display(description="object type", ordering="content_type__model")
     def target_type(self, obj):
         return obj.content_type.name if obj.content_type_id else "—"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_actions(self, request):
         return {}

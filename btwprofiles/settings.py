@@ -178,8 +178,11 @@ BTW_REQUIRE_STAFF_MFA = env.bool("BTW_REQUIRE_STAFF_MFA", default=not DEBUG)
 BTW_ALLOW_SELF_REVIEW = env.bool("BTW_ALLOW_SELF_REVIEW", default=False)
 
 # How long cached reads live (seconds; 0 turns that cache off). Every entry also carries the content
-# version it was read under, so an edit retires it at once whatever these say.
-# Profile page: the profile's row and its rendered fragments per reader variant.
+# version it was read under, so an edit retires it at once whatever these say (profiles/cache.py).
+# Page cache: whole anonymous responses; and how long a downstream shared cache may keep one.
+BTW_PAGE_CACHE_TIMEOUT = env.int("BTW_PAGE_CACHE_TIMEOUT", default=60 * 60)
+BTW_PAGE_SHARED_MAX_AGE = env.int("BTW_PAGE_SHARED_MAX_AGE", default=60)
+# Profile page: the profile's row, its rendered parts per reader variant, a member's followed profiles.
 BTW_FRAGMENT_CACHE_TIMEOUT = env.int("BTW_FRAGMENT_CACHE_TIMEOUT", default=60 * 60)
 # Directory: facet counts, and the count and ranked order of a search's first pages.
 BTW_FACET_COUNTS_TIMEOUT = env.int("BTW_FACET_COUNTS_TIMEOUT", default=60 * 60)

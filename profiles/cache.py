@@ -1,11 +1,19 @@
-"""Shared cache of anonymous public renders, invalidated by one content version key.
+"""The site's caching, both layers, invalidated by one content version.
 
-Only requests that cannot depend on the reader are served from here: anonymous, no session
-or messages cookie, GET/HEAD, no staff preview switch. Responses that set a cookie (a CSRF
-token, a session) are never stored. Any change readers could see — a save or delete of a
-profile model, a moderation decision, a scheduled profile's publication time passing — bumps
-the version, so every process sharing the cache (Redis in production) stops serving the old
-renders at once.
+1. **Page cache** (`cache_anonymous_page`): whole responses for readers who cannot change what a
+   page shows — anonymous, no session or messages cookie, GET/HEAD, no staff preview switch.
+   Responses that set a cookie (a CSRF token, a session) are never stored.
+2. **Fragment layer** (`versioned_get_many` / `store_versioned`): what a page is built from, for
+   everyone else — a profile's row and its rendered parts per reader variant (`profile_parts`),
+   a directory query's count, ranked order and facet counts (`search`, `facets`), a member's
+   followed profiles (`watch`, under that member's own counter). A view asks for every entry it
+   needs in one round trip and builds what is missing; templates never touch the cache.
+
+Every entry is stored with the version it was read under and served only while that version is
+current. Any change readers could see — a save or delete of a profile model, a moderation
+decision, a scheduled profile's publication time passing — bumps the version, so every process
+sharing the cache (Redis in production) stops serving the old entries at once. Timeouts come
+from settings (`BTW_*_TIMEOUT`); 0 turns a cache off.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import time
 import weakref
 from functools import wraps
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse
@@ -27,8 +36,6 @@ from .models import Institution
 VERSION_KEY = "btw:content-version"
 SCHEDULE_KEY = "btw:next-publication"
 PAGE_KEY = "btw:page:{digest}"
-PAGE_TIMEOUT = 60 * 60
-SHARED_MAX_AGE = 60  # seconds a downstream shared cache may keep an anonymous public page
 BYPASS_PARAMS = ("as_tier",)
 _NO_SCHEDULE = 0.0
 
@@ -144,8 +151,8 @@ def versioned_get_many(keys: list[str], plain: list[str] = ()) -> tuple[int, dic
 def _is_shareable(request) -> bool:
     if request.method not in ("GET", "HEAD"):
         return False
-    from django.conf import settings
-
+    if not settings.BTW_PAGE_CACHE_TIMEOUT:
+        return False
     if settings.SESSION_COOKIE_NAME in request.COOKIES or "messages" in request.COOKIES:
         return False
     if any(param in request.GET for param in BYPASS_PARAMS):
@@ -177,12 +184,12 @@ def cache_anonymous_page(view):
             if hasattr(response, "render") and callable(response.render):
                 response = response.render()
             if response.status_code == 200 and not response.cookies and not response.streaming:
-                store_versioned(key, version, (response.status_code, response["Content-Type"], response.content),
-                                PAGE_TIMEOUT)
+                stored = (response.status_code, response["Content-Type"], response.content)
+                store_versioned(key, version, stored, settings.BTW_PAGE_CACHE_TIMEOUT)
                 response["X-Page-Cache"] = "miss"
             else:
                 return response
-        patch_cache_control(response, public=True, max_age=SHARED_MAX_AGE)
+        patch_cache_control(response, public=True, max_age=settings.BTW_PAGE_SHARED_MAX_AGE)
         patch_vary_headers(response, ["Cookie"])
         return response
 

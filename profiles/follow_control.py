@@ -1,7 +1,7 @@
 """The follow control of the profile page: what a reader is offered for following this profile.
 
 Following itself (the watchlist, its cache and digests) lives in `watch`; this is only the page's
-decision of which control to show, from what the page's cache look-up already fetched.
+decision of which control to show, from what the page's cache look-up (`profile_parts.lookup`) already fetched.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from . import watch
 from .models import Institution
-from .profile_page import ProfileLookup
+from .profile_parts import CachedProfile
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class FollowControl:
     following: bool = False
 
 
-def follow_control(user, institution: Institution, lookup: ProfileLookup) -> FollowControl | None:
+def follow_control(user, institution: Institution, cached: CachedProfile) -> FollowControl | None:
     """None while the profile is not public (staff preview): only published profiles can be followed.
     For members, whether they already follow it: their followed profiles come with the page's cache
     look-up (one query when not cached)."""
@@ -36,4 +36,4 @@ def follow_control(user, institution: Institution, lookup: ProfileLookup) -> Fol
         return FollowControl("anonymous")
     if not watch.may_follow(user):
         return FollowControl("registered")
-    return FollowControl("member", institution.pk in lookup.followed_ids(user))
+    return FollowControl("member", institution.pk in cached.followed_ids(user))

@@ -1,26 +1,21 @@
-"""What one reader sees of one profile: the page's lists, its cache look-up and its sections.
+"""What one reader sees of one profile: the page object — its sections, lists and open blocks.
 
 Decisions live here so templates only lay things out: which sections have content, which links
 are shown, which blocks are open. Tier decisions go through `membership.gating` (`public_for`,
 `split`); publication decisions through `Institution.is_published()`. Everything the page lists
-comes in one query (`json_lists.fetch_lists`); the profile's row and the page's fragments come
-from the cache in one round trip (`profile_lookup`).
+comes in one query (`json_lists.fetch_lists`). Caching the rendered page is `profile_parts`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from membership.gating import Reader, granted_object_pks, split
+from membership.gating import Reader, split
 from membership.models import Tier
 
-from . import watch
-from .cache import store_versioned, versioned_get_many
 from .citations import CitationContext
 from .graph import TIE_END_FIELDS, TIE_FIELDS, DependencySummary, dependency_rows, summarise_dependencies
 from .json_lists import Rows, fetch_lists
@@ -35,108 +30,61 @@ from .models import (
     TimelineEvent,
     Watchpoint,
 )
+from .structured_data import GATED_SECTION_CLASS
 
-#: Reading order of the profile page: (key, heading). The anchor is the key with dashes.
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the profile page: its anchor, the title it has under "On this page", and how
+    its card is headed. Its content is the template `profiles/profile/sections/<key>.html`."""
+
+    key: str
+    title: str
+    heading: str = ""
+    kicker: str = ""
+    css_class: str = ""
+
+    @property
+    def anchor(self) -> str:
+        return self.key.replace("_", "-")
+
+    @property
+    def card_heading(self) -> str:
+        return self.heading or self.title
+
+    @property
+    def template(self) -> str:
+        return f"profiles/profile/sections/{self.key}.html"
+
+
+#: Reading order of the profile page.
 SECTIONS = (
-    ("key_points", "Key points"),
-    ("what_happened", "What happened"),
-    ("also_read", "Also read"),
-    ("domain", "Domain of operation"),
-    ("timeline", "Timeline"),
-    ("at_a_glance", "At a glance"),
-    ("what_it_does", "What it does"),
-    ("why_it_matters", "Why it matters"),
-    ("what_to_watch", "What to watch"),
-    ("briefings", "Member briefing"),
-    ("public_view", "Public view"),
-    ("watchpoints", "Watchpoints"),
-    ("dependencies", "Dependencies"),
-    ("caveats", "Caveats"),
-    ("faq", "FAQ"),
-    ("sources", "Sources"),
+    Section("key_points", "Key points"),
+    Section("what_happened", "What happened"),
+    Section("also_read", "Also read", css_class="also-read"),
+    Section("domain", "Domain of operation"),
+    Section("timeline", "Timeline"),
+    Section("at_a_glance", "At a glance"),
+    Section("what_it_does", "What it does"),
+    Section("why_it_matters", "Why it matters"),
+    Section("what_to_watch", "What to watch"),
+    Section(
+        "briefings",
+        "Member briefing",
+        heading="Deeper profile context",
+        kicker="Member briefing",
+        css_class=f"briefings {GATED_SECTION_CLASS}",
+    ),
+    Section("public_view", "Public view"),
+    Section("watchpoints", "Watchpoints"),
+    Section("dependencies", "Dependencies"),
+    Section("caveats", "Caveats"),
+    Section("faq", "FAQ"),
+    Section("sources", "Sources"),
 )
 
-#: Sections laid out around the body (lead and sidebar), so not listed under "On this page".
+#: Sections laid out around the main column (the lead and the sidebar), so not listed under "On this page".
 OUTSIDE_CONTENTS = frozenset({"key_points", "at_a_glance"})
-
-
-@dataclass(frozen=True)
-class Fragment:
-    """One cacheable part of a page: its key (empty: render fresh), and its HTML when cached."""
-
-    key: str = ""
-    version: int = 0
-    html: str | None = None
-
-
-@dataclass(frozen=True)
-class FragmentKeys:
-    """The profile page's cacheable fragments for one reader."""
-
-    head: Fragment = Fragment()
-    top: Fragment = Fragment()
-    body: Fragment = Fragment()
-
-
-@dataclass(frozen=True)
-class ProfileLookup:
-    """What the cache holds for one profile page and reader: the profile's row (None on a miss)
-    and the page's fragments for this reader's variant."""
-
-    institution: Institution | None
-    fragments: FragmentKeys
-    record_key: str
-    version: int
-    #: The reader's cached followed profiles (`watch.followed_ids`), fetched in the same round trip.
-    follows: dict | None = None
-
-    def followed_ids(self, user) -> frozenset[int]:
-        """The profiles this reader follows, from the entries fetched with the page when cached."""
-        return watch.followed_ids(user, self.follows, use_cache=bool(profile_cache_timeout()))
-
-    def remember(self, institution: Institution) -> None:
-        """Store the profile's row under the version it was read in, for every reader after."""
-        timeout = profile_cache_timeout()
-        if timeout:
-            store_versioned(self.record_key, self.version, institution, timeout)
-
-
-def profile_cache_timeout() -> int:
-    """Seconds a profile's row and fragments stay cached; 0 turns the profile page's caching off."""
-    return settings.BTW_FRAGMENT_CACHE_TIMEOUT
-
-
-def profile_lookup(slug: str, reader: Reader, request) -> ProfileLookup:
-    """Render a profile once per content version and reader variant, not once per request.
-
-    Everything a cached page needs comes back in one cache round trip: the content version, the
-    profile's row (any status: the view decides who may open it) and its three fragments. The
-    variant is everything the fragments show differently: the reader's level and state (which
-    blocks open, which call to action), the briefings granted to them one by one, and for anonymous
-    readers the path (their sign-in links return to it). Staff previews never use fragments.
-    A reader who may follow profiles also gets their cached followed profiles in that round trip.
-    """
-    base = f"btw:profile:{slug}"
-    keys = {"record": f"{base}:record"}
-    if not reader.is_staff:
-        variant = f"{reader.level}:{reader.state}"
-        if reader.is_authenticated:
-            variant += ":g" + ",".join(str(pk) for pk in granted_object_pks(reader, Briefing))
-        else:
-            variant += ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:16]
-        keys |= {"head": f"{base}:head", "top": f"{base}:top:{variant}", "body": f"{base}:body:{variant}"}
-    follow_keys = watch.follow_cache_keys(reader.user.pk) if watch.may_follow(reader.user) else []
-    if not profile_cache_timeout():
-        version, found, follows = 0, {}, None
-    else:
-        version, found, follows = versioned_get_many(list(keys.values()), plain=follow_keys)
-    fragments = {
-        name: Fragment(key, version, found.get(key)) for name, key in keys.items() if name != "record"
-    }
-    return ProfileLookup(
-        found.get(keys["record"]), FragmentKeys(**fragments), keys["record"], version,
-        follows if follow_keys else None,
-    )
 
 
 #: What the page shows of another profile it links to ("Also read").
@@ -217,13 +165,9 @@ class ProfilePage:
     citations: CitationContext | None = None
 
     @property
-    def contents(self) -> list[tuple[str, str]]:
-        """The table of contents: the body sections this reader will actually see."""
-        return [
-            (key.replace("_", "-"), title)
-            for key, title in SECTIONS
-            if self.show.get(key) and key not in OUTSIDE_CONTENTS
-        ]
+    def main_sections(self) -> list[Section]:
+        """The cards of the main column this reader will see, in reading order (also "On this page")."""
+        return [s for s in SECTIONS if self.show.get(s.key) and s.key not in OUTSIDE_CONTENTS]
 
     @property
     def has_locked_briefings(self) -> bool:

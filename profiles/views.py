@@ -12,7 +12,6 @@ from django.http import Http404, HttpResponse, HttpResponseServerError, JsonResp
 from django.shortcuts import render
 from django.template import loader
 from django.urls import reverse
-from django.utils.functional import SimpleLazyObject
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.generic import DetailView, ListView, TemplateView
@@ -20,7 +19,7 @@ from django.views.generic import DetailView, ListView, TemplateView
 from membership.gating import reader_for_request
 from membership.models import Tier
 
-from . import directory, facets, graph, profile_page, search, structured_data
+from . import directory, facets, graph, profile_page, profile_parts, search, structured_data
 from .connections import MAP_TABLE_CAP, connections_for
 from .follow_control import follow_control
 from .map_drawing import map_drawing
@@ -128,14 +127,14 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
     context_object_name = "institution"
 
     def get_object(self, queryset=None):
-        """The profile's row and this reader's fragments from the cache in one round trip; the row
-        from the database (then cached for everyone) on a miss. Who may open it is decided here
-        either way, by the same rule."""
-        self.lookup = profile_page.profile_lookup(self.kwargs["slug"], self.reader, self.request)
-        institution = self.lookup.institution
+        """The profile's row and this reader's parts from the cache in one round trip; the row from the
+        database (then cached for everyone) on a miss. Who may open it is decided here either way,
+        by the same rule."""
+        self.cached = profile_parts.lookup(self.kwargs["slug"], self.reader, self.request)
+        institution = self.cached.institution
         if institution is None:
             institution = super().get_object(Institution.objects.defer("search_vector"))
-            self.lookup.remember(institution)
+            self.cached.remember(institution)
         if not self.may_open(institution):
             raise Http404("No profile here")
         return institution
@@ -143,27 +142,12 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         institution, reader = self.object, self.reader
-        # Built only when a fragment is not in the cache: a cached render costs no list queries.
-        page = SimpleLazyObject(
-            lambda: profile_page.build_profile_page(profile_page.with_profile_lists(institution, reader), reader)
-        )
-        site_name = settings.SITE_NAME
-        context["page"] = page
-        context["fragments"] = self.lookup.fragments
-        context["preview"] = profile_page.staff_preview(institution, reader)
-        context["page_title"] = structured_data.page_title(institution, site_name=site_name)
+        preview = profile_page.staff_preview(institution, reader)
+        context["preview"] = preview
+        context["parts"] = profile_parts.render_parts(self.cached, institution, reader, self.request, preview=preview)
+        context["page_title"] = structured_data.page_title(institution, site_name=settings.SITE_NAME)
         context["canonical_url"] = self.request.build_absolute_uri(institution.get_absolute_url())
-        # The rest of the preview tags live in the cached head fragment: built only when it renders.
-        context["link_preview"] = SimpleLazyObject(
-            lambda: structured_data.link_preview(institution, self.request, site_name=site_name)
-        )
-        # Any briefing, open to this reader or not: the page as published has a members-only part.
-        context["json_ld"] = lambda: structured_data.json_ld(
-            institution, self.request, site_name=site_name, has_gated_part=bool(page.briefings)
-        )
-        context["gated_section_class"] = structured_data.GATED_SECTION_CLASS
-        context["is_public"] = institution.is_published()
-        context["follow"] = follow_control(self.request.user, institution, self.lookup)
+        context["follow"] = follow_control(self.request.user, institution, self.cached)
         return context
 
 
@@ -228,9 +212,9 @@ def page_not_found(request, exception):
 
 
 _PLAIN_500 = (
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Server error — BTW Profiles</title>"
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Server error — BTW Profiles</title>'
     "</head><body><main><h1>Something went wrong</h1><p>Please try again in a moment. "
-    "<a href=\"/\">Return to the home page</a>.</p></main></body></html>"
+    '<a href="/">Return to the home page</a>.</p></main></body></html>'
 )
 
 

@@ -46,22 +46,19 @@ def may_follow(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and reader_for(user).is_member
 
 
-FOLLOWS_TIMEOUT = 60 * 60
-
-
 def follow_cache_keys(user_pk) -> list[str]:
     """The cache keys of one member's followed profiles: the entry, then the counter it must match."""
     return [f"btw:follows:{user_pk}", f"btw:follows-version:{user_pk}"]
 
 
-def followed_ids(user, prefetched: dict | None = None, *, use_cache: bool = True) -> frozenset[int]:
+def followed_ids(user, prefetched: dict | None = None) -> frozenset[int]:
     """The profiles this user follows, asked on every member's profile page.
 
     From the cache while its entry carries the member's current follow counter (every follow or
     unfollow moves it, at once and on commit: `follows_changed`), else one query, then cached.
     `prefetched` holds both keys' values when the page fetched them with its other cache entries.
     """
-    if not use_cache:
+    if not settings.BTW_FRAGMENT_CACHE_TIMEOUT:
         return _read_followed_ids(user)
     entry_key, counter_key = follow_cache_keys(user.pk)
     found = prefetched if prefetched is not None else cache.get_many([entry_key, counter_key])
@@ -71,7 +68,7 @@ def followed_ids(user, prefetched: dict | None = None, *, use_cache: bool = True
     if counter is None:
         counter = counter_value(counter_key)
     ids = _read_followed_ids(user)
-    cache.set(entry_key, (counter, ids), FOLLOWS_TIMEOUT)
+    cache.set(entry_key, (counter, ids), settings.BTW_FRAGMENT_CACHE_TIMEOUT)
     return ids
 
 

@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
+from audit.admin import ReadOnlyAdmin
 from audit.services import user_label
 
 from .. import review
@@ -41,7 +42,7 @@ class QueueChangeList(ChangeList):
         )
 
 
-class ModerationQueueAdmin(ReviewDecisions, admin.ModelAdmin):
+class ModerationQueueAdmin(ReviewDecisions, ReadOnlyAdmin):
     """A list and its two actions: no add, change, delete or history pages of its own."""
 
     change_list_template = "admin/profiles/review_queue.html"
@@ -58,15 +59,6 @@ class ModerationQueueAdmin(ReviewDecisions, admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return scope_of(request).moderates_anything
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # --- what it lists ----------------------------------------------------------------------------
 
