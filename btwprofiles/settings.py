@@ -66,7 +66,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "membership.middleware.StaffMFARequiredMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
-    "membership.middleware.ReaderCacheHeadersMiddleware",
+    "membership.middleware.ReaderMiddleware",
 ]
 
 ROOT_URLCONF = "btwprofiles.urls"

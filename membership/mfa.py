@@ -1,7 +1,7 @@
 """What the membership layer knows of staff's second factor: enrolled, and passed in this session.
 
 Both read allauth.mfa's own records; nothing here writes them. The rule that uses them (staff read
-everything only in a session that has passed MFA) is `membership.gating.has_staff_sight`.
+everything only in a session that has passed MFA) is `membership.readers.has_staff_sight`.
 """
 
 from __future__ import annotations

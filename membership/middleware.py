@@ -1,4 +1,4 @@
-"""Request-wide rules of the membership layer: cache headers for reader-dependent pages, staff MFA."""
+"""Request-wide rules of the membership layer: the request's reader and its cache headers, staff MFA."""
 
 from urllib.parse import urlencode
 
@@ -8,23 +8,40 @@ from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.functional import SimpleLazyObject
 
-from .gating import reader_for
 from .mfa import has_mfa
+from .readers import has_staff_sight, resolve_reader
 
 
-class ReaderCacheHeadersMiddleware:
-    """Rule 6 of the gate: responses that depend on who reads them are never shared by caches."""
+class ReaderMiddleware:
+    """Gives every request its reader and keeps pages that depend on it out of shared caches.
+
+    - Sets `request.reader`, resolved on first use (`readers.resolve_reader`), as Django's
+      AuthenticationMiddleware sets `request.user`; so it comes after that middleware.
+    - Rule 6 of the gate: a response for which the reader was resolved, or to a signed-in user, varies
+      by Cookie and, signed in, is private. Like SessionMiddleware's "accessed", the signal is whether
+      the lazy `request.reader` was ever resolved.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        resolved = False
+
+        def resolve():
+            nonlocal resolved
+            resolved = True
+            return resolve_reader(request)
+
+        request.reader = SimpleLazyObject(resolve)
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if getattr(request, "_btw_reader", None) is not None or (user is not None and user.is_authenticated):
+        signed_in = user is not None and user.is_authenticated
+        if resolved or signed_in:
             patch_vary_headers(response, ["Cookie"])
-            if user is not None and user.is_authenticated:
+            if signed_in:
                 patch_cache_control(response, private=True)
         return response
 
@@ -32,16 +49,12 @@ class ReaderCacheHeadersMiddleware:
 class StaffMFARequiredMiddleware:
     """Staff's sight of the site and their way into the admin follow their second factor (gating rule 1).
 
-    Switched by settings.BTW_REQUIRE_STAFF_MFA. For a signed-in staff member it does two things:
-
-    - Resolves their reader with this request before any view runs (`reader_for(user, request=…)`), so
-      every later question about them during the request — views, the context processor, watchlists —
-      gets the one answer of `membership.gating.has_staff_sight`: everything once this session has
-      passed MFA, their membership level before.
-    - Keeps the admin closed until the session has passed MFA: without an enrolled authenticator they
-      are sent to the TOTP activation page; with one (they signed in before enrolling, or enrolled just
-      now — activation itself records no MFA) to allauth's MFA reauthentication, which asks for a code
-      and comes back to the admin page. allauth then asks for the code at every sign-in.
+    Switched by settings.BTW_REQUIRE_STAFF_MFA. The admin stays closed to a signed-in staff member until
+    their session has passed MFA (`readers.has_staff_sight`, the rule their reading of the site follows
+    too): without an enrolled authenticator they are sent to the TOTP activation page; with one (they
+    signed in before enrolling, or enrolled just now — activation itself records no MFA) to allauth's
+    MFA reauthentication, which asks for a code and comes back to the admin page. allauth then asks for
+    the code at every sign-in.
     """
 
     EXEMPT_URL_NAMES = ("admin:login", "admin:logout")
@@ -53,9 +66,7 @@ class StaffMFARequiredMiddleware:
         user = getattr(request, "user", None)
         if not getattr(settings, "BTW_REQUIRE_STAFF_MFA", True) or not is_staff_user(user):
             return self.get_response(request)
-        # The one rule (has_staff_sight), answered for this request and kept with its user from now on.
-        reader = reader_for(user, request=request)
-        if self.guards(request) and not reader.is_staff:
+        if self.guards(request) and not has_staff_sight(user, request):
             if not has_mfa(user):
                 messages.warning(
                     request,

@@ -18,8 +18,8 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from audit.services import record
 
-from .gating import forget_reader
 from .models import Application, Membership, Tier, verified_emails
+from .readers import forget_reader
 
 REVIEW_PERMISSION = "membership.review_application"
 CHANGE_MEMBERSHIP_PERMISSION = "membership.change_membership"
@@ -174,20 +174,14 @@ def submit_application(
 
 def _require_reviewer(reviewer) -> None:
     if not (
-        getattr(reviewer, "is_authenticated", False)
-        and reviewer.is_active
-        and reviewer.has_perm(REVIEW_PERMISSION)
+        getattr(reviewer, "is_authenticated", False) and reviewer.is_active and reviewer.has_perm(REVIEW_PERMISSION)
     ):
         raise NotPermitted("You do not have permission to review Leadership Alliance applications.")
 
 
 def _decide(*, application: Application, reviewer, note: str, approve: bool) -> Application:
     _require_reviewer(reviewer)
-    locked = (
-        Application.objects.select_for_update(of=("self",))
-        .select_related("user", "tier")
-        .get(pk=application.pk)
-    )
+    locked = Application.objects.select_for_update(of=("self",)).select_related("user", "tier").get(pk=application.pk)
     if locked.user_id == reviewer.pk:
         raise SelfReview("You cannot decide your own application: another moderator must review it.")
     if locked.state != Application.State.PENDING:
@@ -211,13 +205,18 @@ def _decide(*, application: Application, reviewer, note: str, approve: bool) -> 
         target=locked,
         summary=f"Application from {locked.organisation} ({_named(locked.user)}) {decision}.",
         data={
-            "from": Application.State.PENDING, "to": locked.state, "tier": locked.tier.slug, "note": locked.review_note,
+            "from": Application.State.PENDING,
+            "to": locked.state,
+            "tier": locked.tier.slug,
+            "note": locked.review_note,
         },
     )
     if approve:
         previous = (
-            Membership.objects.select_for_update().filter(user=locked.user, tier=locked.tier)
-            .values_list("status", flat=True).first()
+            Membership.objects.select_for_update()
+            .filter(user=locked.user, tier=locked.tier)
+            .values_list("status", flat=True)
+            .first()
         )
         membership, _ = Membership.objects.update_or_create(
             user=locked.user,

@@ -12,8 +12,8 @@ from django.views.generic import FormView, TemplateView
 
 from . import services
 from .forms import ApplicationForm
-from .gating import reader_for_request
 from .models import Application, Membership, Tier
+from .readers import reader_for_request
 
 
 class MembershipContextMixin:
@@ -30,8 +30,10 @@ class MembershipContextMixin:
             context["memberships"] = Membership.objects.filter(user=user).select_related("tier")
             context["open_application"] = services.open_application(user)
             context["last_application"] = (
-                Application.objects.filter(user=user).exclude(state=Application.State.PENDING)
-                .order_by("-reviewed_at", "-created_at").first()
+                Application.objects.filter(user=user)
+                .exclude(state=Application.State.PENDING)
+                .order_by("-reviewed_at", "-created_at")
+                .first()
             )
         return context
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from membership.gating import Reader
+
 from . import watch
 from .models import Institution
 from .profile_parts import CachedProfile
@@ -26,14 +28,14 @@ class FollowControl:
     following: bool = False
 
 
-def follow_control(user, institution: Institution, cached: CachedProfile) -> FollowControl | None:
+def follow_control(reader: Reader, institution: Institution, cached: CachedProfile) -> FollowControl | None:
     """None while the profile is not public (staff preview): only published profiles can be followed.
     For members, whether they already follow it: their followed profiles come with the page's cache
     look-up (one query when not cached)."""
     if not institution.is_published():
         return None
-    if not getattr(user, "is_authenticated", False):
+    if not reader.is_authenticated:
         return FollowControl("anonymous")
-    if not watch.may_follow(user):
+    if not watch.may_follow(reader):
         return FollowControl("registered")
-    return FollowControl("member", institution.pk in cached.followed_ids(user))
+    return FollowControl("member", institution.pk in cached.followed_ids(reader.user))

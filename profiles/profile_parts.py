@@ -78,7 +78,7 @@ def lookup(slug: str, reader: Reader, request) -> CachedProfile:
     if not reader.is_staff:
         variant = _variant(reader, request)
         part_keys = {"head": f"{base}:head", "top": f"{base}:top:{variant}", "body": f"{base}:body:{variant}"}
-    follow_keys = watch.follow_cache_keys(reader.user.pk) if watch.may_follow(reader.user) else []
+    follow_keys = watch.follow_cache_keys(reader.user.pk) if watch.may_follow(reader) else []
     if not cache_timeout():
         return CachedProfile(None, {}, {}, record_key, 0)
     version, found, follows = versioned_get_many([record_key, *part_keys.values()], plain=follow_keys)

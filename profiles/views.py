@@ -147,7 +147,7 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
         context["parts"] = profile_parts.render_parts(self.cached, institution, reader, self.request, preview=preview)
         context["page_title"] = structured_data.page_title(institution, site_name=settings.SITE_NAME)
         context["canonical_url"] = self.request.build_absolute_uri(institution.get_absolute_url())
-        context["follow"] = follow_control(self.request.user, institution, self.cached)
+        context["follow"] = follow_control(reader, institution, self.cached)
         return context
 
 

@@ -41,9 +41,11 @@ class WatchError(Exception):
     """A refused watchlist action, with a message for the reader."""
 
 
-def may_follow(user) -> bool:
-    """Watchlists are a member benefit (Strategic Circle and above)."""
-    return bool(getattr(user, "is_authenticated", False)) and reader_for(user).is_member
+def may_follow(reader) -> bool:
+    """Watchlists are a member benefit (Strategic Circle and above). Give a request's reader
+    (`request.reader`) when there is one: staff follow with the sight their session has."""
+    reader = reader_for(reader)
+    return reader.is_authenticated and reader.is_member
 
 
 def follow_cache_keys(user_pk) -> list[str]:
@@ -82,9 +84,10 @@ def follows_changed(sender, instance, **kwargs) -> None:
 
 
 @transaction.atomic
-def set_following(*, user, institution: Institution, follow: bool) -> bool:
-    """Follow or unfollow a published profile; returns whether the user now follows it."""
-    if not may_follow(user):
+def set_following(*, reader, institution: Institution, follow: bool) -> bool:
+    """Follow or unfollow a published profile; returns whether the reader now follows it."""
+    user = reader_for(reader).user
+    if not may_follow(reader):
         raise PermissionDenied("Watchlists are for members: join the Strategic Circle to follow profiles.")
     if follow:
         if not institution.is_published():
@@ -96,11 +99,11 @@ def set_following(*, user, institution: Institution, follow: bool) -> bool:
     return False
 
 
-def watchlist(user, *, limit_per_profile: int = 10):
+def watchlist(reader, *, limit_per_profile: int = 10):
     """The followed profiles with what changed since the member last looked at each, in bounded queries."""
-    reader = reader_for(user)
+    reader = reader_for(reader)
     follows = list(
-        Follow.objects.of(user)
+        Follow.objects.of(reader.user)
         .filter(institution__in=Institution.objects.published())
         .select_related("institution")
         .order_by("institution__name")

@@ -12,6 +12,8 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import TemplateView
 
+from membership.gating import reader_for_request
+
 from . import watch
 from .models import Institution, WatchSettings
 
@@ -24,8 +26,9 @@ class FollowView(LoginRequiredMixin, View):
     def post(self, request, slug):
         institution = get_object_or_404(Institution.objects.published(), slug=slug)
         want = request.POST.get("action", "follow") != "unfollow"
+        reader = reader_for_request(request)
         try:
-            now_following = watch.set_following(user=request.user, institution=institution, follow=want)
+            now_following = watch.set_following(reader=reader, institution=institution, follow=want)
         except PermissionDenied as denied:
             messages.error(request, str(denied))
             return redirect("membership:tiers")
@@ -45,10 +48,10 @@ class WatchlistView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        user = self.request.user
-        context["may_follow"] = watch.may_follow(user)
-        context["entries"] = watch.watchlist(user)
-        context["watch_settings"] = WatchSettings.objects.filter(user=user).first()
+        reader = reader_for_request(self.request)
+        context["may_follow"] = watch.may_follow(reader)
+        context["entries"] = watch.watchlist(reader)
+        context["watch_settings"] = WatchSettings.objects.filter(user=reader.user).first()
         context["frequencies"] = WatchSettings.Frequency.choices
         return context
 

@@ -3,7 +3,7 @@
 import pytest
 from guardian.shortcuts import assign_perm
 
-from membership import gating
+from membership import gating, grants, prepared, readers
 from membership.models import Membership, Tier
 
 from .factories import BriefingFactory, MembershipFactory, UserFactory, tier
@@ -13,6 +13,11 @@ pytestmark = pytest.mark.django_db
 
 def alliance_briefing():
     return BriefingFactory(required_tier=tier(Tier.LEADERSHIP_ALLIANCE_SLUG))
+
+
+def carried_reader_row(user):
+    """The reader row a user object carries: the annotations `reader_users` puts on its users."""
+    return tuple(getattr(user, name) for name in gating.READER_COLUMNS)
 
 
 def test_anonymous_reader_has_public_level():
@@ -323,6 +328,55 @@ def test_session_naming_no_user_gives_no_user(user_id):
     assert ModelBackend().get_user(user_id) is None
 
 
+def test_signed_in_reader_costs_no_query_beyond_session_user(member_factory, django_assert_num_queries):
+    from membership.backends import ModelBackend
+
+    member = member_factory(Tier.LEADERSHIP_ALLIANCE_SLUG)
+    with django_assert_num_queries(1):
+        user = ModelBackend().get_user(member.pk)  # what AuthenticationMiddleware asks once per request
+    with django_assert_num_queries(0):
+        assert gating.reader_for(user).level == 2
+        assert gating.reader_for(user).state == "alliance"
+
+
+def test_backend_loads_the_user_exactly_as_reader_users_would(member_factory):
+    from membership.backends import load_user_and_reader_row
+
+    for user in _readers_in_every_state(member_factory):
+        loaded, annotated = load_user_and_reader_row(user.pk), gating.reader_users().get(pk=user.pk)
+        assert carried_reader_row(loaded) == carried_reader_row(annotated), user
+        assert loaded.__dict__.keys() - {"_state"} == annotated.__dict__.keys() - {"_state"}
+
+
+def test_a_user_loaded_without_the_reader_row_gets_it_in_one_query_once(member_factory, django_assert_num_queries):
+    user = fresh_user(member_factory(Tier.STRATEGIC_CIRCLE_SLUG))
+    assert not any(hasattr(user, name) for name in gating.READER_COLUMNS)
+    with django_assert_num_queries(1):
+        gating.reader_for(user)
+    assert carried_reader_row(user) == carried_reader_row(gating.reader_users().get(pk=user.pk))
+
+
+def test_no_private_attributes_on_user_or_request(client, member_factory):
+    client.force_login(member_factory(Tier.STRATEGIC_CIRCLE_SLUG))
+    response = client.get(BriefingFactory().institution.get_absolute_url())
+    assert response.status_code == 200
+    request = response.wsgi_request
+    assert isinstance(request.reader, gating.Reader) and request.reader.level == 1
+    assert response.context["reader"].level == 1
+    assert [name for name in dir(request) if name.startswith("_btw")] == []
+    assert [name for name in dir(request.user) if name.startswith("_btw")] == []
+    assert carried_reader_row(request.user)[0] == 1  # the public annotations of `reader_users`
+
+
+def test_forget_reader_leaves_no_reader_row_on_the_user(member_factory):
+    from membership.backends import ModelBackend
+
+    user = ModelBackend().get_user(member_factory(Tier.STRATEGIC_CIRCLE_SLUG).pk)
+    gating.forget_reader(user)
+    assert not any(hasattr(user, name) for name in gating.READER_COLUMNS)
+    gating.forget_reader(user)  # forgetting twice is harmless
+
+
 def test_forgetting_a_reader_rereads_the_row_loaded_with_the_user(member_factory):
     from membership.backends import ModelBackend
 
@@ -384,9 +438,9 @@ def test_reader_row_agrees_with_the_named_rules_for_every_reader_state(member_fa
 
     for user in _readers_in_every_state(member_factory):
         expected = _row_from_the_named_rules(user)
-        assert gating._reader_row(user.pk) == expected, user
+        assert readers.read_reader_row(user.pk) == expected, user
         loaded = load_user_and_reader_row(user.pk)
-        assert loaded._btw_reader_row == expected, user
+        assert carried_reader_row(loaded) == expected, user
         fields = type(user)._meta.concrete_fields
         assert [f.value_from_object(loaded) for f in fields] == [f.value_from_object(fresh_user(user)) for f in fields]
 
@@ -409,14 +463,14 @@ def test_reader_row_sql_is_compiled_once_then_takes_each_calls_user_and_moment(m
     circle, alliance = member_factory(Tier.STRATEGIC_CIRCLE_SLUG), member_factory(Tier.LEADERSHIP_ALLIANCE_SLUG)
     ends = timezone.now() + timedelta(hours=1)
     Membership.objects.filter(user=alliance).update(ends_at=ends)
-    assert load_user_and_reader_row(circle.pk)._btw_reader_row[0] == 1
-    assert gating._reader_row(circle.pk)[0] == 1
+    assert load_user_and_reader_row(circle.pk).btw_level == 1
+    assert readers.read_reader_row(circle.pk)[0] == 1
     with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled again")):
-        assert load_user_and_reader_row(alliance.pk)._btw_reader_row[0] == 2
-        assert gating._reader_row(alliance.pk)[0] == 2
+        assert load_user_and_reader_row(alliance.pk).btw_level == 2
+        assert readers.read_reader_row(alliance.pk)[0] == 2
         with mock.patch("django.utils.timezone.now", return_value=ends + timedelta(seconds=1)):
-            assert load_user_and_reader_row(alliance.pk)._btw_reader_row[0] is None
-            assert gating._reader_row(alliance.pk)[0] is None
+            assert load_user_and_reader_row(alliance.pk).btw_level is None
+            assert readers.read_reader_row(alliance.pk)[0] is None
         assert load_user_and_reader_row(circle.pk).pk == circle.pk
 
 
@@ -424,7 +478,7 @@ def test_a_prepared_query_refuses_a_value_it_does_not_use():
     from django.core.exceptions import ImproperlyConfigured
     from django.db import connection
 
-    unused = gating.PreparedQuery(lambda user_pk: Tier.objects.all(), user_pk=gating._user_pk_slot())
+    unused = prepared.PreparedQuery(lambda user_pk: Tier.objects.all(), user_pk=prepared.user_pk_slot())
     with pytest.raises(ImproperlyConfigured):
         unused.compiled(connection)
 
@@ -451,7 +505,7 @@ def test_a_gated_model_without_direct_foreign_key_permission_tables_is_refused()
     from django.core.exceptions import ImproperlyConfigured
 
     with pytest.raises(ImproperlyConfigured):
-        gating._grant_models.__wrapped__(Tier)  # uncached: Tier has no guardian tables of its own
+        grants._grant_models.__wrapped__(Tier)  # uncached: Tier has no guardian tables of its own
 
 
 # --- tier levels are data ----------------------------------------------------------------------------
@@ -476,14 +530,13 @@ def test_tier_levels_cost_no_query_once_read(django_assert_num_queries):
         assert Tier.objects.level_of("no-such-tier") is None
 
 
-def test_reader_state_and_following_follow_the_tier_levels_in_the_data(restored_tier_levels):
+def test_reader_state_and_following_follow_the_tier_levels_in_the_data(member_factory, restored_tier_levels):
     from django.contrib.auth.models import AnonymousUser
 
     from profiles.watch import may_follow
 
-    member = UserFactory(verified=True)
-    reader = gating.Reader(user=member, level=2, email_verified=True)
-    member._btw_reader = reader
+    member = gating.reader_users().get(pk=member_factory(Tier.LEADERSHIP_ALLIANCE_SLUG).pk)  # level 2, read now
+    reader = gating.reader_for(member)
     assert reader.state == "alliance" and may_follow(member)
     alliance = tier(Tier.LEADERSHIP_ALLIANCE_SLUG)
     alliance.level = 7

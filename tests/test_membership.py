@@ -194,6 +194,43 @@ def test_services_drop_the_reader_cached_on_the_user_they_were_given():
     assert not gating.can_view(membership.user, briefing)
 
 
+def test_reader_is_fresh_after_membership_change():
+    """A user loaded with its reader row (as every signed-in request loads it) reads afresh after a service."""
+    from membership.backends import ModelBackend
+
+    user = ModelBackend().get_user(strategic_member().pk)
+    assert gating.reader_for(user).state == "member"
+    services.submit_application(
+        user=user, organisation="Example Exchange", role="Head of peering", qualification_statement="Ten years.",
+        consent=True,
+    )
+    assert gating.reader_for(user).state == "pending"
+    membership = Membership.objects.get(user=user)
+    membership.user = user
+    services.lapse_membership(membership=membership)
+    assert gating.reader_for(user).level == 0
+
+
+def test_a_response_that_read_the_reader_varies_by_cookie_and_one_that_did_not_is_left_alone():
+    from django.http import HttpResponse
+
+    from membership.middleware import ReaderMiddleware
+
+    def asking(request):
+        return HttpResponse(request.reader.state)
+
+    def not_asking(request):
+        return HttpResponse("same for everyone")
+
+    def serve(view):
+        request = RequestFactory().get("/")
+        request.user = AnonymousUser()
+        return ReaderMiddleware(view)(request)
+
+    assert "Cookie" in serve(asking)["Vary"]
+    assert not serve(not_asking).has_header("Vary")
+
+
 def test_expired_membership_gives_no_level():
     from django.utils import timezone
 

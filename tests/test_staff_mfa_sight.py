@@ -210,6 +210,14 @@ def test_staff_after_mfa_may_follow_profiles_without_a_membership(client, profil
     assert Follow.objects.filter(user=staff, institution=profile).exists()
 
 
+def test_a_staff_members_user_alone_never_carries_the_sight_of_their_session(client, profile):
+    """Staff sight is the request's (`request.reader`), never a property of the user object."""
+    staff = staff_member()
+    sign_in_with_totp(client, staff)
+    assert page(client, profile).wsgi_request.reader.sees_everything
+    assert not gating.reader_for(staff).sees_everything
+
+
 def test_mfa_recorded_for_another_user_gives_no_staff_sight():
     """allauth's records name the user they were made for; a session handed to someone else starts afresh."""
     staff, other = staff_member(totp=False), strategic_member()

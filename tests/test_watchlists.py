@@ -21,7 +21,7 @@ LONG_AGO = timezone.now() - datetime.timedelta(days=30)
 
 
 def follow(user, institution, *, frequency=WatchSettings.Frequency.DAILY):
-    watch.set_following(user=user, institution=institution, follow=True)
+    watch.set_following(reader=user, institution=institution, follow=True)
     WatchSettings.objects.filter(user=user).update(frequency=frequency, last_digest_at=LONG_AGO)
     Follow.objects.filter(user=user).update(last_seen_at=LONG_AGO)
 
