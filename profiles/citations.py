@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .models import EvidenceItem, ReviewState
+
 #: The syntax analysts type (documented in the admin's help text). Spaces before it are eaten,
 #: so "capacity [^ev:4]." renders as "capacity¹." and a hidden citation leaves no stray space.
 CITATION_SYNTAX = "[^ev:ID]"
@@ -124,8 +126,6 @@ def citation_problems(institution, texts: Iterable[tuple[str, str | None]]) -> l
 
     One query, whatever the number of citations.
     """
-    from .models import EvidenceItem, ReviewState
-
     where: dict[int, list[str]] = {}
     for label, text in texts:
         for pk in cited_ids(text):

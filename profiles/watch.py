@@ -11,6 +11,7 @@ import datetime
 from collections import defaultdict
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -146,8 +147,6 @@ def unsubscribe_token(user) -> str:
 
 def user_from_unsubscribe_token(token: str):
     """The user a token names; raises signing.BadSignature (tampered) or SignatureExpired (old)."""
-    from django.contrib.auth import get_user_model
-
     data = signing.loads(token, salt=UNSUBSCRIBE_SALT, max_age=UNSUBSCRIBE_MAX_AGE)
     return get_user_model().objects.get(pk=data["u"])
 

@@ -1,6 +1,7 @@
 """The sections of a profile page below its main text: watchpoints, the timeline, FAQ, "also read"
 links and member briefings (with the briefing's guardian object-permission tables)."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -104,8 +105,6 @@ class Watchpoint(OrderedChild):
         self._loaded_status = self.status
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         if self.status == self.Status.TRIGGERED and not self.triggered_at:
             raise ValidationError({"triggered_at": "A triggered watchpoint needs the date it was triggered."})
 
@@ -219,8 +218,6 @@ class RelatedLink(OrderedChild):
         return self.target.get_absolute_url() if self.target_id else self.url
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         if bool(self.target_id) == bool(self.url):
             raise ValidationError("Link either to another profile or to an external URL (one of the two).")
 
@@ -257,8 +254,6 @@ class Briefing(OrderedChild):
         return self.institution.get_absolute_url() + f"#briefing-{self.pk}"
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         if self.required_tier_id and self.required_tier.is_public:
             raise ValidationError({"required_tier": "A briefing is for members: choose a members' tier."})
 
