@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "csp",
+    "siteurl",
     "audit",
     "membership",
     "profiles",

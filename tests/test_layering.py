@@ -15,6 +15,7 @@ PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 CONTRACTS = [
     "membership-below-profiles",
     "audit-at-the-bottom",
+    "siteurl-at-the-bottom",
     "apps-never-import-the-project",
     "profiles-write-side-layers",
     "profiles-acyclic",
