@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
+# The address links name (DJANGO_SITE_URL) follows HOST unless given: a bare port is on 127.0.0.1,
+# and 0.0.0.0 (listen everywhere) is reached at 127.0.0.1.
+RUN_SITE_URL := http://$(subst 0.0.0.0:,127.0.0.1:,$(if $(findstring :,$(HOST)),$(HOST),127.0.0.1:$(HOST)))
 
 .PHONY: run test install lint serve migrate seed clean
 
@@ -15,6 +18,7 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
+# migrate makes the database cache's table first (profiles.cache.create_cache_table, pre_migrate).
 migrate: install
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 
@@ -22,6 +26,7 @@ seed: migrate
 	DJANGO_DEBUG=1 $(PY) manage.py seed_demo
 
 ## make run: set up everything and serve the demo on http://127.0.0.1:8000 (SQLite)
+run: export DJANGO_SITE_URL ?= $(RUN_SITE_URL)
 run: seed
 	DJANGO_DEBUG=1 $(PY) manage.py runserver $(HOST)
 

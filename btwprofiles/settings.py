@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+import siteurl
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -49,14 +51,29 @@ INSTALLED_APPS = [
     "simple_history",
     "csp",
     "siteurl",
+    "outbox",
     "audit",
     "membership",
     "profiles",
 ]
 
+# Compression and revalidation (btwprofiles/http.py, profiles/cache.py; Django's ordering rules):
+# - whitenoise answers static files first (pre-compressed by collectstatic), so GZip never re-encodes them;
+# - ConditionalGet sits inside GZip: it sets an ETag (MD5 of the body, on pages the page cache did not
+#   serve; a cached page brings the ETag it was stored with) and answers If-None-Match/If-Modified-Since
+#   with 304 before GZip sees the response; GZip then weakens an ETag it encodes under.
+# - BREACH: every HTML page, feed and sitemap is gzipped, also signed-in pages that carry a CSRF token
+#   or member text. The CSRF token is masked afresh in every response (nothing stable to guess), Django's
+#   GZipMiddleware pads each compressed body with 0-100 random bytes ("Heal the BREACH"), the session
+#   cookie is SameSite=Lax (a cross-site page cannot make the requests the attack measures), and a page
+#   showing member text reflects no attacker-chosen input (profile pages read no query string).
+# Brotli is not offered: no brotli package is installed here; gzip for every client that accepts it.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "btwprofiles.http.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.gzip.GZipMiddleware",
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -104,17 +121,32 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # columns, which is fine for a laptop, so its warning about that is noise.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
+# The cache holds the content version that retires every cached page and fragment, so it must be
+# one cache shared by every process that serves or changes content: gunicorn workers, other app
+# machines, `manage.py` (shell, cron). Redis when REDIS_URL is set; otherwise the database's own
+# cache table (`manage.py createcachetable`, run by `make run`/`make serve` before migrate): shared
+# by construction, one indexed query per page instead of a render (bench figures in the README).
+# Never a per-process memory cache outside tests: gunicorn.conf.py refuses one with several workers.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "btwprofiles.redis_cache.SharedClientRedisCache",
+            # Redis down → pages are built from the database (a miss), never a 500.
+            "BACKEND": "btwprofiles.redis_cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="btw"),
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "btw_cache",
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="btw"),
+            # Django culls a third of the table past MAX_ENTRIES (300 by default: a few dozen pages).
+            "OPTIONS": {"MAX_ENTRIES": env.int("BTW_DB_CACHE_MAX_ENTRIES", default=20000), "CULL_FREQUENCY": 4},
+        }
+    }
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -140,7 +172,8 @@ GUARDIAN_RENDER_403 = False
 
 SITE_ID = 1
 SITE_NAME = "BTW Profiles"
-SITE_URL = env.str("DJANGO_SITE_URL", default="http://127.0.0.1:8000")
+# The one public address of every absolute URL (siteurl): an origin, checked here so a bad one stops start-up.
+SITE_URL = siteurl.checked(env.str("DJANGO_SITE_URL", default="http://127.0.0.1:8000"))
 
 # Accounts (django-allauth): e-mail only, mandatory verification, rate limits on.
 LOGIN_URL = "account_login"
@@ -228,7 +261,9 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Sessions are read from the shared cache and written through to the database: a cache read
-# instead of a query on every signed-in request, and nothing lost if the cache is flushed.
+# instead of a query on every signed-in request, and nothing lost if the cache is flushed. The cache
+# is shared by every process (Redis, or the database's cache table), so a sign-out deletes the one
+# copy every worker reads; without Redis a session read is still one query, as with plain `db`.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
@@ -240,7 +275,10 @@ if SECURE:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Preload is a promise to browsers' built-in lists (hard to undo): only when the operator asks.
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS.append("security.W021")  # "not preloaded": a choice here, not an oversight
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     if SECRET_KEY == _DEV_SECRET_KEY:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
 
+from btwprofiles.http import favicon
 from membership.views import staff_login_redirect
 from profiles import feeds
 from profiles import views as profile_views
@@ -21,8 +22,10 @@ urlpatterns = [
     path("feeds/profiles/atom/", cache_anonymous_page(feeds.ProfileUpdatesAtomFeed()), name="feed_atom"),
     path("feeds/profiles/<slug:slug>/", cache_anonymous_page(feeds.InstitutionFeed()), name="feed_profile"),
     path("feeds/sectors/<slug:slug>/", cache_anonymous_page(feeds.SectorFeed()), name="feed_sector"),
-    path("sitemap.xml", cache_anonymous_page(sitemap), {"sitemaps": SITEMAPS}, name="sitemap"),
+    # Django's sitemap view reads one parameter: the page (`p`) of a long sitemap.
+    path("sitemap.xml", cache_anonymous_page(sitemap, params=("p",)), {"sitemaps": SITEMAPS}, name="sitemap"),
     path("robots.txt", robots_txt, name="robots_txt"),
+    path("favicon.ico", favicon, name="favicon"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", profile_views.healthz, name="healthz"),

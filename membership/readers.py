@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -49,6 +50,16 @@ class Reader:
     #: False when the reader row showed no object permission at all: their grants need no query.
     may_hold_grants: bool = True
     _perm_cache: dict = field(default_factory=dict, repr=False)
+
+    #: Everything a render shared between readers may show of its reader: what opens to them (level),
+    #: their call to action (state) and its date (a pending application's submission). A template of a
+    #: shared render reads no other `reader.` attribute (tests/test_shared_renders.py holds them to it).
+    RENDERED: ClassVar[tuple[str, ...]] = ("level", "state", "application_submitted_at")
+
+    @property
+    def render_key(self) -> str:
+        """The `RENDERED` values in one string: readers with equal keys may share a render."""
+        return "|".join(_key_value(getattr(self, name)) for name in self.RENDERED)
 
     @property
     def is_authenticated(self) -> bool:
@@ -98,6 +109,14 @@ class Reader:
         if not self.email_verified:
             return "unverified"
         return "registered"
+
+
+def _key_value(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()  # to the microsecond, with its offset: no two dates share a key
+    return str(value)
 
 
 def has_staff_sight(user, request=None) -> bool:

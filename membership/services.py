@@ -15,8 +15,10 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+import siteurl
 from audit.models import AuditEntry
 from audit.services import record
+from outbox.services import queue
 
 from .models import Application, Membership, Tier, verified_emails
 from .readers import forget_reader
@@ -236,7 +238,7 @@ def _decide(*, application: Application, reviewer, note: str, approve: bool) -> 
             application=locked.pk,
         )
     forget_reader(locked.user)
-    transaction.on_commit(lambda: send_decision_email(application=locked))
+    send_decision_email(application=locked)  # queued with the decision: both commit, or neither
     for name in ("state", "reviewer", "review_note", "reviewed_at"):
         setattr(application, name, getattr(locked, name))
     return locked
@@ -257,13 +259,14 @@ def reject_application(*, application: Application, reviewer, note: str) -> Appl
 
 
 def send_decision_email(*, application: Application) -> None:
-    """Tell the applicant the outcome, in plain text and HTML."""
+    """Tell the applicant the outcome, in plain text and HTML: queued in the caller's transaction
+    (the decision's), sent once it commits, retried while SMTP fails."""
     decision = "approved" if application.state == Application.State.APPROVED else "rejected"
     context = {
         "application": application,
         "user": application.user,
-        "site_name": getattr(settings, "SITE_NAME", "BTW Profiles"),
-        "site_url": getattr(settings, "SITE_URL", "").rstrip("/"),
+        "site_name": siteurl.name(),
+        "site_url": siteurl.base(),
     }
     prefix = f"membership/email/application_{decision}"
     subject = " ".join(render_to_string(f"{prefix}_subject.txt", context).split())
@@ -274,7 +277,7 @@ def send_decision_email(*, application: Application) -> None:
         to=[application.user.email],
     )
     message.attach_alternative(render_to_string(f"{prefix}_message.html", context), "text/html")
-    message.send()
+    queue(message, kind=f"application {decision}")
 
 
 # --- ending memberships --------------------------------------------------------------------------

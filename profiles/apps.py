@@ -13,13 +13,14 @@ class ProfilesConfig(AppConfig):
         """Side effects of saved rows, registered once: any saved or deleted profile content
         invalidates the shared page cache (profiles.cache), a saved profile is re-indexed for search
         (profiles.search). Models' save() methods derive their own fields only."""
-        from django.db.models.signals import m2m_changed, post_delete, post_save
+        from django.db.models.signals import m2m_changed, post_delete, post_save, pre_migrate
 
         from membership.models import Tier
 
-        from .cache import bump_content_version
+        from .cache import bump_content_version, create_cache_table
         from .models import Institution
 
+        pre_migrate.connect(create_cache_table, sender=self, dispatch_uid="btw-cache-table")
         models = [
             m for m in self.get_models() if m._meta.model_name not in NOT_ON_PUBLIC_PAGES and not m._meta.auto_created
         ]

@@ -20,24 +20,40 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import secrets
 import time
 import weakref
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import transaction
 from django.http import HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.text import compress_string
 
 from .models import Institution
 
 VERSION_KEY = "btw:content-version"
 SCHEDULE_KEY = "btw:next-publication"
-PAGE_KEY = "btw:page:{digest}"
+PAGE_KEY = "btw:page:v2:{digest}"  # v2: (status, headers, body, gzipped, etag)
 BYPASS_PARAMS = ("as_tier",)
+#: Longest query string (of understood parameters) a stored page may be keyed by; longer ones are rendered, not stored.
+MAX_KEY_QUERY = 256
+#: Headers the page cache sets itself (per response) rather than replaying from the stored render.
+_NOT_REPLAYED = frozenset({"cache-control", "vary", "set-cookie", "content-length", "content-encoding", "etag"})
+_ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 _NO_SCHEDULE = 0.0
+
+
+def create_cache_table(using: str = "default", **_signal_kwargs) -> None:
+    """pre_migrate receiver: without Redis the shared cache is a database table (settings.CACHES),
+    and migrations' own saves already bump the content version kept in it, so the table is made
+    (if missing; nothing otherwise) before any migration runs. A plain `migrate` is then enough."""
+    call_command("createcachetable", database=using, verbosity=0)
 
 
 def counter_value(key: str) -> int:
@@ -47,6 +63,8 @@ def counter_value(key: str) -> int:
     if value is None:
         cache.add(key, secrets.randbits(62), timeout=None)
         value = cache.get(key)
+    if value is None:  # the cache is unreachable and drops writes: a value no stored entry carries
+        value = secrets.randbits(62)
     return int(value)
 
 
@@ -55,10 +73,12 @@ def content_version() -> int:
 
 
 def _incr(key: str) -> None:
-    try:
-        cache.incr(key)
-    except ValueError:  # key missing or evicted: any fresh value differs from what entries were stored under
-        cache.set(key, secrets.randbits(62), timeout=None)
+    """Move a counter to a fresh random value with one plain write. Not `cache.incr`: on the database
+    cache (and locmem) that is a get then a set, and two bumps racing could both write v+1 — a value
+    a reader may have read between them and stored pre-change entries under, which would then stay
+    current. A fresh value was never read by anyone, whichever write lands last; a missing or
+    evicted counter is simply set."""
+    cache.set(key, secrets.randbits(62), timeout=None)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -160,38 +180,88 @@ def _is_shareable(request) -> bool:
     return not request.user.is_authenticated
 
 
-def _key(request) -> str:
-    digest = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()[:32]
-    return PAGE_KEY.format(digest=digest)
+def _understood_query(request, params: tuple[str, ...]) -> str:
+    """The query string of the parameters the page understands, in the order it declares them."""
+    if not params or not request.GET:
+        return ""
+    return urlencode([(name, value) for name in params for value in request.GET.getlist(name)])
 
 
-def cache_anonymous_page(view):
-    """Serve anonymous public renders from the shared cache; everyone else gets a fresh render."""
+def _key(request, query: str = "") -> str:
+    """One page per scheme, allowed host, path and understood query: the address a reader could share."""
+    url = f"{request.scheme}://{request.get_host()}{request.path}?{query}"
+    return PAGE_KEY.format(digest=hashlib.sha256(url.encode()).hexdigest()[:32])
+
+
+def _stored_render(response) -> tuple:
+    """What a hit replays: status, every header the view set (but those the cache sets per response),
+    the body, the body gzipped once here (None when that would not pay) and a strong ETag from the body,
+    hashed once here. Hits never hash or compress."""
+    body = response.content
+    etag = response.get("ETag") or f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    gzipped = compress_string(body) if len(body) >= 200 else None
+    if gzipped is not None and len(gzipped) >= len(body):
+        gzipped = None
+    headers = tuple((name, value) for name, value in response.items() if name.lower() not in _NOT_REPLAYED)
+    return (response.status_code, headers, body, gzipped, etag)
+
+
+def _replay(request, stored: tuple, state: str) -> HttpResponse:
+    status, headers, body, gzipped, etag = stored
+    if gzipped is not None and _ACCEPTS_GZIP.search(request.META.get("HTTP_ACCEPT_ENCODING", "")):
+        response = HttpResponse(gzipped, status=status)
+        response.headers["Content-Encoding"] = "gzip"
+        etag = f'{etag[:-1]}-gzip"'  # a strong validator names one representation: the gzipped bytes differ
+    else:
+        response = HttpResponse(body, status=status)
+    for name, value in headers:
+        response.headers[name] = value
+    response.headers["ETag"] = etag
+    response.headers["X-Page-Cache"] = state
+    patch_cache_control(response, public=True, max_age=settings.BTW_PAGE_SHARED_MAX_AGE)
+    patch_vary_headers(response, ["Cookie", "Accept-Encoding"])
+    return response
+
+
+def cache_anonymous_page(view, *, params: tuple[str, ...] = ()):
+    """Serve anonymous public renders from the shared cache; everyone else gets a fresh render.
+
+    `params` are the query parameters the page understands (the directory's filters, text query and
+    page, the sitemap's page; none for a profile) and they alone form the page's key, in the order
+    declared. Any other parameter (`?utm=…`, `?fbclid=…`) is ignored for caching: such a request is
+    served the canonical page when it is stored (identical bytes: the page reads no other
+    parameter), and on a miss it is rendered for that reader alone and stored for nobody, because
+    its render carries its own address (a sign-in link's ?next=). So a thousand junk query strings
+    add no key, and a page is only ever stored from an address that names exactly what it shows.
+    An understood query longer than MAX_KEY_QUERY is rendered but not stored.
+
+    A hit is one cache round trip: the stored render comes back with its headers, its gzipped body
+    (served when the reader accepts gzip; Django's GZipMiddleware leaves an encoded response alone)
+    and its ETag, which ConditionalGetMiddleware answers with 304.
+    """
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         if not _is_shareable(request):
             return view(request, *args, **kwargs)
-        key = _key(request)
+        query = _understood_query(request, params)
+        if len(query) > MAX_KEY_QUERY:
+            return view(request, *args, **kwargs)
+        key = _key(request, query)
         version, found, _ = versioned_get_many([key])
         hit = found.get(key)
         if hit is not None:
-            status, content_type, content = hit
-            response = HttpResponse(content, content_type=content_type, status=status)
-            response["X-Page-Cache"] = "hit"
-        else:
-            response = view(request, *args, **kwargs)
-            if hasattr(response, "render") and callable(response.render):
-                response = response.render()
-            if response.status_code == 200 and not response.cookies and not response.streaming:
-                stored = (response.status_code, response["Content-Type"], response.content)
-                store_versioned(key, version, stored, settings.BTW_PAGE_CACHE_TIMEOUT)
-                response["X-Page-Cache"] = "miss"
-            else:
-                return response
-        patch_cache_control(response, public=True, max_age=settings.BTW_PAGE_SHARED_MAX_AGE)
-        patch_vary_headers(response, ["Cookie"])
-        return response
+            return _replay(request, hit, "hit")
+        response = view(request, *args, **kwargs)
+        if any(name not in params for name in request.GET):
+            return response  # rendered from an address with more in it than the key: for this reader only
+        if hasattr(response, "render") and callable(response.render):
+            response = response.render()
+        if response.status_code != 200 or response.cookies or response.streaming:
+            return response
+        stored = _stored_render(response)
+        store_versioned(key, version, stored, settings.BTW_PAGE_CACHE_TIMEOUT)
+        return _replay(request, stored, "miss")
 
     return wrapped
 

@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+import siteurl
+
 from . import facets, search
 from .search import clean_query
 
@@ -78,14 +80,14 @@ def attach_snippets(profiles, q: str | None) -> None:
 FILTER_PARAMS = tuple(f.param for f in facets.ALL_FACETS)
 
 
-def directory_canonical_url(request, filters: dict[str, str], page_number: int) -> str:
-    """One URL per listing: known filters in a fixed order, the page when past the first, no text query
-    (search result pages are marked noindex instead)."""
+def directory_canonical_url(filters: dict[str, str], page_number: int) -> str:
+    """One URL per listing, on the site's address: known filters in a fixed order, the page when past
+    the first, no text query (search result pages are marked noindex instead)."""
     params = [(name, filters[name]) for name in FILTER_PARAMS if name in filters]
     if page_number > 1:
         params.append(("page", page_number))
     url = reverse("profiles:directory") + (f"?{urlencode(params)}" if params else "")
-    return request.build_absolute_uri(url)
+    return siteurl.absolute(url)
 
 
 LABELS = {"region": "Base region"}

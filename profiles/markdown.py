@@ -4,11 +4,16 @@ types (or pastes) can run script, load remote content or smuggle attributes into
 Evidence citations (`[^ev:42]`, see `profiles.citations`) become numbered footnote links when a
 `CitationContext` says this reader may see that evidence, and vanish otherwise — including when
 no context is given, so no output that forgets the context can leak which evidence is cited.
+
+Outputs read away from the page take the same render: feeds pass `base_url` (a citation then
+links to the source on the profile page, absolutely), and plain-text outputs (e-mail text parts,
+feed descriptions that must be text) take `to_plain_text`, built from that same sanitised HTML.
 """
 
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from xml.etree import ElementTree
 
 import markdown
@@ -92,9 +97,10 @@ class _NumberCitations(Treeprocessor):
     Inside link text a citation keeps its number but not its own link (links cannot nest).
     """
 
-    def __init__(self, md, citations: CitationContext | None):
+    def __init__(self, md, citations: CitationContext | None, base_url: str):
         super().__init__(md)
         self.citations = citations
+        self.base_url = base_url
 
     def run(self, root):
         if self.citations is not None:
@@ -111,27 +117,29 @@ class _NumberCitations(Treeprocessor):
             if in_link:
                 child.text = label
             else:
-                ElementTree.SubElement(child, "a", {"href": f"#{citation.anchor}"}).text = label
+                ElementTree.SubElement(child, "a", {"href": f"{self.base_url}#{citation.anchor}"}).text = label
 
 
 class _CitationExtension(Extension):
-    def __init__(self, citations: CitationContext | None):
+    def __init__(self, citations: CitationContext | None, base_url: str = ""):
         super().__init__()
         self.citations = citations
+        self.base_url = base_url
 
     def extendMarkdown(self, md):  # noqa: N802 - Markdown's API name
         # Below "link" (160): a marker inside a link URL stays part of the URL, not a footnote;
         # link text is still searched. "escape" (180) runs first, so `\[^ev:1]` stays literal.
         md.inlinePatterns.register(_CitationMarkers(CITATION_PATTERN, md, self.citations), "btw_citation", 155)
         # After "inline" (20), which builds the tree the placeholders live in.
-        md.treeprocessors.register(_NumberCitations(md, self.citations), "btw_number_citations", 6)
+        md.treeprocessors.register(_NumberCitations(md, self.citations, self.base_url), "btw_number_citations", 6)
 
 
-def _converter(citations: CitationContext | None = None) -> markdown.Markdown:
+def _converter(citations: CitationContext | None = None, base_url: str = "") -> markdown.Markdown:
     # A fresh instance per call: Markdown objects keep state between conversions.
     return markdown.Markdown(
         extensions=[
-            "tables", "sane_lists", "fenced_code", _DemoteHeadingsExtension(), _CitationExtension(citations),
+            "tables", "sane_lists", "fenced_code", _DemoteHeadingsExtension(),
+            _CitationExtension(citations, base_url),
         ],
         extension_configs={"tables": {"use_align_attribute": True}},
         output_format="html",
@@ -155,14 +163,18 @@ def sanitize_html(html: str) -> str:
     )
 
 
-def render_markdown(text: str | None, citations: CitationContext | None = None) -> SafeString:
+def render_markdown(
+    text: str | None, citations: CitationContext | None = None, *, base_url: str = ""
+) -> SafeString:
     """Render analyst Markdown to HTML that is safe to place in a page.
 
     `citations` numbers the evidence this reader may see; without it every citation is hidden.
+    `base_url` is the page the citations' anchors are on, for output read elsewhere (a feed);
+    empty on the page itself.
     """
     if not text or not text.strip():
         return mark_safe("")  # noqa: S308 - constant empty string
-    html = sanitize_html(_converter(citations).convert(text))
+    html = sanitize_html(_converter(citations, base_url).convert(text))
     return mark_safe(html)  # noqa: S308 - nh3 output with a strict allow-list
 
 
@@ -185,3 +197,117 @@ def split_lines(text: str | None) -> list[str]:
         if line:
             items.append(line)
     return items
+
+
+def to_plain_text(text: str | None, citations: CitationContext | None = None) -> str:
+    """Analyst Markdown as readable plain text, for outputs that are not HTML (e-mail text parts).
+
+    The same render as the page (so the same sanitising and the same gate on citations: a visible
+    citation reads "[1]", a hidden one vanishes), then laid out as text: links as "text (url)"
+    (just the url when the text is the url), emphasis dropped, list items kept as "- item" or
+    "1. item", paragraphs, headings and table rows on lines of their own.
+    """
+    html = render_markdown(text, citations)
+    if not html:
+        return ""
+    parser = _PlainText()
+    parser.feed(str(html))
+    parser.close()
+    return parser.text()
+
+
+class _PlainText(HTMLParser):
+    """Sanitised HTML (`render_markdown`'s allow-list only) → text; entities are decoded."""
+
+    _BLOCKS = frozenset({"p", "h3", "h4", "blockquote", "pre", "table", "ul", "ol", "hr"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self._out: list[str] = []
+        self._lists: list[list] = []  # per open list: [ordered, next number]
+        self._links: list[tuple[str, int]] = []  # per open link: (href, where its text starts)
+        self._citation = 0  # depth inside a citation superscript: its link is the page's anchor
+        self._pre = 0
+        self._row: list[str] | None = None  # the cells of an open table row
+        self._cell_start: int | None = None  # where the open cell's text starts
+
+    def _newline(self, blank: bool = False):
+        text = "".join(self._out).rstrip(" ")
+        self._out = [text]
+        if text and not text.endswith("\n"):
+            self._out.append("\n")
+        if blank and text and not text.endswith("\n\n"):
+            self._out.append("\n")
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in self._BLOCKS:
+            self._newline(blank=not self._lists)
+            if tag == "hr":
+                self._out.append("----")
+                self._newline(blank=True)
+            if tag in ("ul", "ol"):
+                self._lists.append([tag == "ol", int(attrs.get("start") or 1)])
+            if tag == "pre":
+                self._pre += 1
+        elif tag == "li":
+            self._newline()
+            ordered, number = self._lists[-1] if self._lists else (False, 1)
+            marker = f"{number}. " if ordered else "- "
+            if self._lists and ordered:
+                self._lists[-1][1] += 1
+            self._out.append("  " * max(len(self._lists) - 1, 0) + marker)
+        elif tag == "br":
+            self._newline()
+        elif tag == "tr":
+            self._newline()
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell_start = len(self._out)
+        elif tag == "sup" and attrs.get("class") == "citation":
+            self._citation += 1
+        elif tag == "a" and not self._citation:
+            self._links.append((attrs.get("href") or "", len(self._out)))
+
+    def handle_endtag(self, tag):
+        if tag in self._BLOCKS:
+            if tag in ("ul", "ol") and self._lists:
+                self._lists.pop()
+            if tag == "pre":
+                self._pre -= 1
+            self._newline(blank=not self._lists)
+        elif tag in ("td", "th") and self._row is not None:
+            start = len(self._out) if self._cell_start is None else self._cell_start
+            self._row.append("".join(self._out[start:]).strip())
+            del self._out[start:]
+            self._cell_start = None
+        elif tag == "tr" and self._row is not None:
+            self._out.append(" | ".join(self._row))
+            self._row = None
+            self._newline()
+        elif tag == "sup" and self._citation:
+            self._citation -= 1
+        elif tag == "a" and self._links and not self._citation:
+            href, start = self._links.pop()
+            label = "".join(self._out[start:]).strip()
+            shown = href.removeprefix("mailto:")
+            if href and label not in (href, shown):
+                self._out.append(f" ({shown})")
+            elif href and not label:
+                self._out.append(shown)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+
+    def handle_data(self, data):
+        if self._row is not None and self._cell_start is None:
+            return  # the layout whitespace between a table's cells
+        if not self._pre:
+            data = re.sub(r"\s+", " ", data)
+            if not self._out or self._out[-1].endswith(("\n", " ")):
+                data = data.lstrip(" ")
+        self._out.append(data)
+
+    def text(self) -> str:
+        lines = [line.rstrip() for line in "".join(self._out).split("\n")]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -8,21 +8,28 @@ they are; missing ones are rendered here from the page object (`profile_page.bui
 and stored under the version they were read in, so the next reader of the same variant costs no
 list query and no template work. Staff previews are rendered fresh every time.
 
-A variant is everything the parts show differently: the reader's level and state (which blocks
-open, which call to action), the briefings granted to them one by one, and for anonymous readers
-the path (their sign-in links come back to it). The head tags are the same for every reader.
+A variant is everything the parts show differently, and the parts are rendered from nothing else:
+what they show of the reader is `Reader.render_key` (level, state, a pending application's date),
+plus the briefings granted to them one by one; of the request, only its path (anonymous readers'
+sign-in links come back to it) — the parts are rendered with the query string taken away
+(`shared_request`), as the profile page understands no query parameter in a cached render (the staff
+`as_tier` switch is for staff, whose parts are never cached), so `?utm=1…1000` share one entry.
+The head tags are the same for every reader, keyed by the site's address and name (`site_key`).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http import QueryDict
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from membership.gating import Reader, granted_object_pks
+import siteurl
+from membership.gating import Reader, granted_object_pks, reader_for_request
 
 from . import structured_data, watch
 from .cache import store_versioned, versioned_get_many
@@ -63,11 +70,28 @@ class CachedProfile:
             store_versioned(self.record_key, self.version, institution, cache_timeout())
 
 
-def _variant(reader: Reader, request) -> str:
-    variant = f"{reader.level}:{reader.state}"
-    if reader.is_authenticated:
-        return variant + ":g" + ",".join(str(pk) for pk in granted_object_pks(reader, Briefing))
-    return variant + ":" + hashlib.sha256(request.get_full_path().encode()).hexdigest()[:16]
+def variant(reader: Reader, request) -> str:
+    """What this reader's parts depend on, as a cache key part (see the module's docstring)."""
+    grants = ",".join(str(pk) for pk in granted_object_pks(reader, Briefing)) if reader.is_authenticated else ""
+    path = shared_request(request).get_full_path()
+    return hashlib.sha256(f"{reader.render_key}\n{grants}\n{path}".encode()).hexdigest()[:32]
+
+
+def site_key() -> str:
+    """What the head tags show of the site (its address and name), as a cache key part: a new
+    `DJANGO_SITE_URL` never serves heads rendered for the old one from a cache that outlived a restart."""
+    return hashlib.sha256(f"{siteurl.base()}\n{siteurl.name()}".encode()).hexdigest()[:16]
+
+
+def shared_request(request):
+    """`request` as a render shared between readers may see it: without its query string."""
+    if not request.META.get("QUERY_STRING"):
+        return request
+    shared = copy.copy(request)
+    shared.reader = reader_for_request(request)  # the reader of the request as it came, `as_tier` included
+    shared.META = {**request.META, "QUERY_STRING": ""}
+    shared.GET = QueryDict()
+    return shared
 
 
 def lookup(slug: str, reader: Reader, request) -> CachedProfile:
@@ -76,8 +100,8 @@ def lookup(slug: str, reader: Reader, request) -> CachedProfile:
     record_key = f"{base}:record"
     part_keys = {}
     if not reader.is_staff:
-        variant = _variant(reader, request)
-        part_keys = {"head": f"{base}:head", "top": f"{base}:top:{variant}", "body": f"{base}:body:{variant}"}
+        key = variant(reader, request)
+        part_keys = {"head": f"{base}:head:{site_key()}", "top": f"{base}:top:{key}", "body": f"{base}:body:{key}"}
     follow_keys = watch.follow_cache_keys(reader.user.pk) if watch.may_follow(reader) else []
     if not cache_timeout():
         return CachedProfile(None, {}, {}, record_key, 0)
@@ -100,16 +124,17 @@ def render_parts(cached: CachedProfile, institution: Institution, reader: Reader
         "is_public": institution.is_published(),
     }
     if "head" in missing:
-        site_name = settings.SITE_NAME
-        context["link_preview"] = structured_data.link_preview(institution, request, site_name=site_name)
+        site_name = siteurl.name()
+        context["link_preview"] = structured_data.link_preview(institution, site_name=site_name)
         # Any briefing, open to this reader or not: the page as published has a members-only part.
         context["json_ld"] = structured_data.json_ld(
-            institution, request, site_name=site_name, has_gated_part=bool(page.briefings)
+            institution, site_name=site_name, has_gated_part=bool(page.briefings)
         )
     parts = dict(cached.parts)
     timeout = cache_timeout()
+    shared = shared_request(request)
     for name in missing:
-        html = render_to_string(f"profiles/profile/{name}.html", context, request=request)
+        html = render_to_string(f"profiles/profile/{name}.html", context, request=shared)
         parts[name] = html
         if timeout and cached.part_keys:
             store_versioned(cached.part_keys[name], cached.version, html, timeout)

@@ -25,8 +25,10 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import formats, timezone
 
+import siteurl
 from audit.services import Action, record, user_label
 from membership.gating import can_view
+from outbox.services import queue
 
 from .models import ReviewRecord, ReviewState
 from .permissions import MODERATE_PERM, can_moderate, moderated_institutions
@@ -323,7 +325,6 @@ def send_decision_email(*, item, to: str) -> None:
     """Plain text and HTML: what was decided, by whom, the moderator's note and a link to the item."""
     decision = DECISION_SUBJECTS[item.review_state]
     noun = item._meta.verbose_name
-    site_url = getattr(settings, "SITE_URL", "").rstrip("/")
     try:
         admin_path = reverse(f"admin:profiles_{item._meta.model_name}_change", args=[item.pk])
     except NoReverseMatch:
@@ -336,8 +337,8 @@ def send_decision_email(*, item, to: str) -> None:
         "institution": item.reviewed_institution,
         "reviewer_name": user_label(reviewer) if reviewer else "a moderator",
         "note": item.review_note,
-        "item_url": f"{site_url}{admin_path}" if admin_path else "",
-        "site_name": getattr(settings, "SITE_NAME", "BTW Profiles"),
+        "item_url": siteurl.absolute(admin_path) if admin_path else "",
+        "site_name": siteurl.name(),
     }
     subject = f"[{context['site_name']}] Your {noun} was {decision}: {item}"
     message = EmailMultiAlternatives(
@@ -347,7 +348,6 @@ def send_decision_email(*, item, to: str) -> None:
         to=[to],
     )
     message.attach_alternative(render_to_string("profiles/email/review_decision.html", context), "text/html")
-    try:
-        message.send()
-    except Exception:  # the decision stands; a mail outage must not turn it into a 500
-        logger.exception("Could not e-mail the review decision for %s #%s", noun, item.pk)
+    # Through the outbox: a mail outage delays the message (retried later) and never turns the
+    # decision, which stands, into a 500.
+    queue(message, kind=f"{noun} {decision}")

@@ -1,4 +1,5 @@
-"""The sitemap and robots.txt: published profiles only; private areas disallowed."""
+"""The sitemap and robots.txt: published profiles only; private areas disallowed. Every address in
+them is on the site's configured address (`siteurl`), never the request's Host or a stale Sites row."""
 
 from django.contrib.sitemaps import Sitemap
 from django.http import HttpResponse
@@ -6,10 +7,23 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
+import siteurl
+
 from .models import Institution
 
 
-class InstitutionSitemap(Sitemap):
+class SiteSitemap(Sitemap):
+    """A sitemap whose URLs are on `siteurl`'s scheme and host, whatever the view passes in (Django's
+    sitemap view offers the Sites row and the request's scheme)."""
+
+    def get_protocol(self, protocol=None):
+        return siteurl.scheme()
+
+    def get_domain(self, site=None):
+        return siteurl.domain()
+
+
+class InstitutionSitemap(SiteSitemap):
     changefreq = "weekly"
     priority = 0.7
     limit = 10_000
@@ -21,7 +35,7 @@ class InstitutionSitemap(Sitemap):
         return obj.last_updated
 
 
-class StaticSitemap(Sitemap):
+class StaticSitemap(SiteSitemap):
     changefreq = "daily"
     priority = 0.5
 
@@ -41,5 +55,5 @@ DISALLOWED = ["/admin/", "/accounts/", "/watchlist/", "/membership/apply/"]
 @cache_control(max_age=86400, public=True)
 def robots_txt(request):
     lines = ["User-agent: *", *[f"Disallow: {path}" for path in DISALLOWED]]
-    lines.append(f"Sitemap: {request.build_absolute_uri(reverse('sitemap'))}")
+    lines.append(f"Sitemap: {siteurl.absolute(reverse('sitemap'))}")
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain")

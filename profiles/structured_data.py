@@ -1,18 +1,27 @@
-"""Link previews and structured data for a profile, built only from public fields.
+"""Link previews and structured data, built only from public fields and the configured site URL.
 
 `<title>`, meta description, canonical URL, OpenGraph and Twitter card tags, and JSON-LD:
 schema.org `Organization` for the institution and a `WebPage` for the profile with
 `isAccessibleForFree: false` and a `hasPart` pointing at the gated briefing's CSS class,
-the way search engines expect member content to be marked.
+the way search engines expect member content to be marked. Every property is one schema.org
+allows on its type (tests/test_structured_data.py checks them against the vocabulary).
+
+Every absolute URL comes from `siteurl` (`DJANGO_SITE_URL`), never from a request: the profile's
+head tags are rendered once and shared by every reader, so a Host header must not reach them.
+Pages without their own preview get the site's (`site_preview`): the site card image, the page's
+address, the site's name.
 """
 
 from __future__ import annotations
 
 import json
 
+from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
+
+import siteurl
 
 #: CSS class of a member briefing block on the profile page (gated content marker).
 GATED_SECTION_CLASS = "member-briefing"
@@ -30,9 +39,50 @@ def page_title(institution, *, site_name: str) -> str:
     return f"{institution.name} — {site_name}"
 
 
-def link_preview(institution, request, *, site_name: str) -> dict:
+#: The default link-preview image (static/img/site-card.png): its size and what it shows.
+SITE_CARD_PATH = "img/site-card.png"
+SITE_CARD_WIDTH, SITE_CARD_HEIGHT = 1200, 630
+SITE_CARD_ALT = "BTW Profiles — intelligence profiles of the internet's infrastructure"
+
+
+def _absolute(url: str) -> str:
+    """A path on the site, or an address already absolute (static files on a CDN), as an absolute URL."""
+    return url if url.startswith(("http://", "https://")) else siteurl.absolute(url)
+
+
+def site_card() -> dict:
+    """The site card's OpenGraph tags: the image every page shows when shared, with its size and text."""
+    return {
+        "og:image": _absolute(static(SITE_CARD_PATH)),
+        "og:image:type": "image/png",
+        "og:image:width": str(SITE_CARD_WIDTH),
+        "og:image:height": str(SITE_CARD_HEIGHT),
+        "og:image:alt": SITE_CARD_ALT,
+    }
+
+
+def site_preview(path: str, *, canonical_url: str = "", title: str = "") -> dict:
+    """The OpenGraph and Twitter tags of a page without its own preview (home, directory, tiers, account…).
+
+    `og:url` is the page's canonical URL when it has one, else its path on the configured site.
+    """
+    name = siteurl.name()
+    return {
+        "og": {
+            "og:type": "website",
+            "og:title": title or name,
+            "og:url": canonical_url or siteurl.absolute(path),
+            "og:site_name": name,
+            **site_card(),
+        },
+        "twitter": {"twitter:card": "summary_large_image"},
+    }
+
+
+def link_preview(institution, *, site_name: str | None = None) -> dict:
     """The values of the page's <title>, description, canonical, OpenGraph and Twitter tags."""
-    url = request.build_absolute_uri(institution.get_absolute_url())
+    site_name = site_name or siteurl.name()
+    url = siteurl.absolute(institution.get_absolute_url())
     title = page_title(institution, site_name=site_name)
     summary = description(institution)
     return {
@@ -45,37 +95,37 @@ def link_preview(institution, request, *, site_name: str) -> dict:
             "og:description": summary,
             "og:url": url,
             "og:site_name": site_name,
+            **site_card(),
             "article:modified_time": institution.last_updated.isoformat() if institution.last_updated else "",
         },
         "twitter": {
-            "twitter:card": "summary",
+            "twitter:card": "summary_large_image",
             "twitter:title": institution.name,
             "twitter:description": summary,
         },
     }
 
 
-def json_ld(institution, request, *, site_name: str, has_gated_part: bool) -> SafeString:
-    """A `<script type="application/ld+json">` block (data, not code: CSP does not run it)."""
-    url = request.build_absolute_uri(institution.get_absolute_url())
+def json_ld(institution, *, site_name: str | None = None, has_gated_part: bool) -> SafeString:
+    """A `<script type="application/ld+json">` block (data, not code: CSP does not run it).
+
+    The facts of the profile's "at a glance" box that schema.org has a property for: the base
+    region as the organisation's `location` (none for "Global"), its type and focus as the page's
+    `keywords`. Criticality and time horizon are the newsroom's assessments, not facts about the
+    organisation, and schema.org has no property for them: they stay on the page only.
+    """
+    site_name = site_name or siteurl.name()
+    url = siteurl.absolute(institution.get_absolute_url())
     organization = {
         "@type": "Organization",
         "@id": f"{url}#institution",
         "name": institution.name,
         "description": description(institution),
         "url": url,
-        "additionalProperty": [
-            {"@type": "PropertyValue", "name": "Type", "value": institution.get_type_display()},
-            {"@type": "PropertyValue", "name": "Base", "value": institution.get_base_region_display()},
-            {"@type": "PropertyValue", "name": "Profile focus", "value": institution.profile_focus},
-            {
-                "@type": "PropertyValue",
-                "name": "Operational criticality",
-                "value": institution.get_criticality_display(),
-            },
-            {"@type": "PropertyValue", "name": "Time horizon", "value": institution.get_time_horizon_display()},
-        ],
     }
+    if institution.base_region != type(institution).Region.GLOBAL:
+        organization["location"] = {"@type": "Place", "name": institution.get_base_region_display()}
+    keywords = [institution.get_type_display(), institution.profile_focus]
     page = {
         "@type": "WebPage",
         "@id": url,
@@ -83,8 +133,10 @@ def json_ld(institution, request, *, site_name: str, has_gated_part: bool) -> Sa
         "name": institution.name,
         "headline": institution.name,
         "description": description(institution),
+        "keywords": ", ".join(dict.fromkeys(k for k in keywords if k)),
         "about": {"@id": f"{url}#institution"},
-        "publisher": {"@type": "Organization", "name": site_name},
+        "image": site_card()["og:image"],
+        "publisher": {"@type": "Organization", "name": site_name, "url": siteurl.absolute("/")},
         "isAccessibleForFree": not has_gated_part,
     }
     if institution.published_at:

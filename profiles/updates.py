@@ -3,18 +3,23 @@
 One stream feeds the RSS/Atom feeds (an anonymous reader), and later the watchlist and
 digests (a member): new profiles, newly approved evidence, and timeline events. Visibility
 comes from the gate (`public_for(reader)`), never from the caller.
+
+An update's `description` is the analyst's Markdown as written, citations included; it carries
+the `citations` this reader may see (the same gate as the page: approved, in tier, of that
+profile), so every output renders it with `profiles.markdown` — HTML in feeds and e-mail HTML,
+`to_plain_text` where text is wanted — and a citation the reader may not see vanishes.
 """
 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from django.db.models import QuerySet
 
 from membership.gating import reader_for
 
-from .citations import strip_citations
+from .citations import CitationContext, cited_ids
 from .models import EvidenceItem, Institution, Relationship, TimelineEvent, Watchpoint
 
 
@@ -27,10 +32,8 @@ class Update:
     link: str
     at: datetime.datetime
     key: str  # stable id for feed GUIDs and digests
-
-    def __post_init__(self):
-        # Feeds and e-mails are plain text: citation markers would show raw, so they go.
-        object.__setattr__(self, "description", strip_citations(self.description))
+    #: The evidence cited in `description` that the reader may see; None: every citation hidden.
+    citations: CitationContext | None = field(default=None, compare=False)
 
     @property
     def kind_label(self):
@@ -107,7 +110,22 @@ def updates_for(
     if watch_kinds:
         items += _watch_updates(reader, institutions, since=since, limit=limit)
     items.sort(key=lambda u: u.at, reverse=True)
-    return items[:limit]
+    return _with_citations(reader, items[:limit])
+
+
+def _with_citations(reader, items: list[Update]) -> list[Update]:
+    """Each update with the citations its reader may see: one query for them all, none without any."""
+    cited = {pk for item in items for pk in cited_ids(item.description)}
+    if not cited:
+        return items
+    visible = EvidenceItem.objects.public_for(reader).filter(pk__in=cited).only("pk", "institution_id")
+    by_institution: dict[int, list[EvidenceItem]] = {}
+    for evidence in visible:
+        by_institution.setdefault(evidence.institution_id, []).append(evidence)
+    return [
+        replace(item, citations=CitationContext(by_institution.get(item.institution.pk, ())))
+        for item in items
+    ]
 
 
 def _watch_updates(reader, institutions, *, since, limit) -> list[Update]:

@@ -1,12 +1,15 @@
 from django.urls import path
 
-from . import views, watch_views
+from . import directory, views, watch_views
 from .cache import cache_anonymous_page
 
 app_name = "profiles"
 
+#: What the directory reads from its query string (its filters, the text query, the page): its page-cache key.
+DIRECTORY_PARAMS = (*directory.FILTER_PARAMS, "q", views.DirectoryView.page_kwarg)
+
 urlpatterns = [
-    path("", cache_anonymous_page(views.DirectoryView.as_view()), name="directory"),
+    path("", cache_anonymous_page(views.DirectoryView.as_view(), params=DIRECTORY_PARAMS), name="directory"),
     path("<slug:slug>/", cache_anonymous_page(views.InstitutionDetailView.as_view()), name="detail"),
     path("<slug:slug>/map/", cache_anonymous_page(views.InstitutionMapView.as_view()), name="map"),
     path("<slug:slug>/follow/", watch_views.FollowView.as_view(), name="follow"),

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.generic import DetailView, ListView, TemplateView
 
+import siteurl
 from membership.gating import reader_for_request
 from membership.models import Tier
 
@@ -64,7 +65,7 @@ class HomeView(ProfileQuerysetMixin, TemplateView):
         return super().get_context_data(
             recent_profiles=recent,
             tiers=Tier.objects.all(),
-            canonical_url=self.request.build_absolute_uri(reverse("home")),
+            canonical_url=siteurl.absolute(reverse("home")),
             site_name=settings.SITE_NAME,
             **kwargs,
         )
@@ -114,9 +115,7 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
         context["filters_active"] = bool(self.filters)
         context["facet_filters_active"] = any(name != "q" for name in self.filters)
         context["ranked"] = bool(query) and search.is_full_text()
-        context["canonical_url"] = directory.directory_canonical_url(
-            self.request, self.filters, context["page_obj"].number
-        )
+        context["canonical_url"] = directory.directory_canonical_url(self.filters, context["page_obj"].number)
         context["noindex"] = bool(query)  # result pages of free text are not for search engines
         context["site_name"] = settings.SITE_NAME
         return context
@@ -146,7 +145,7 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
         context["preview"] = preview
         context["parts"] = profile_parts.render_parts(self.cached, institution, reader, self.request, preview=preview)
         context["page_title"] = structured_data.page_title(institution, site_name=settings.SITE_NAME)
-        context["canonical_url"] = self.request.build_absolute_uri(institution.get_absolute_url())
+        context["canonical_url"] = siteurl.absolute(institution.get_absolute_url())
         context["follow"] = follow_control(reader, institution, self.cached)
         return context
 
@@ -166,7 +165,7 @@ class InstitutionMapView(ProfileQuerysetMixin, DetailView):
         context["map"] = drawing
         context["preview"] = profile_page.staff_preview(institution, self.reader)
         context["is_public"] = institution.is_published()
-        context["canonical_url"] = self.request.build_absolute_uri(reverse("profiles:map", args=[institution.slug]))
+        context["canonical_url"] = siteurl.absolute(reverse("profiles:map", args=[institution.slug]))
         if drawing.graph.more.get(1) or not context["is_public"]:
             connections = connections_for(self.reader, institution)
             context["cap"] = MAP_TABLE_CAP

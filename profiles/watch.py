@@ -8,7 +8,10 @@ gets no locked text today.
 from __future__ import annotations
 
 import datetime
+import re
+import textwrap
 from collections import defaultdict
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,13 +21,18 @@ from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import Truncator
 
+import siteurl
 from membership.gating import reader_for
+from outbox.services import queue, send_queued
 
 from .cache import bump_counter, counter_value
+from .markdown import render_markdown, to_plain_text
 from .models import DigestDelivery, Follow, Institution, WatchSettings
 from .updates import updates_for
 
@@ -156,14 +164,15 @@ def unsubscribe(user) -> None:
 
 
 def send_digest(settings_pk: int, *, now=None) -> int:
-    """Decide, record and send one member's digest in one transaction; returns items mailed.
+    """Decide, record and queue one member's digest in one transaction, then send it; returns items mailed.
 
     The row lock makes two concurrent runs take turns; the re-check after locking makes the
-    second one see the first one's record and send nothing. If sending fails, the record is
-    rolled back with it, so the next run sends it (no member skipped).
+    second one see the first one's record and queue nothing. The digest's record and its message
+    commit together (the outbox), so an SMTP outage delays the mail and never skips or repeats it:
+    `send_queued_mail` retries it. The block is durable: it commits before the message is sent.
     """
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         row = WatchSettings.objects.select_for_update().select_related("user").filter(pk=settings_pk).first()
         if row is None or not due_for_digest(now).filter(pk=row.pk).exists():
             return 0
@@ -183,25 +192,98 @@ def send_digest(settings_pk: int, *, now=None) -> int:
             item_keys="\n".join(u.key for u in updates),
             sent_at=now,
         )
-        _digest_message(user, updates, since=since).send(fail_silently=False)
-        return len(updates)
+        queued = queue(digest_message(user, updates, since=since), kind="watchlist digest", send_after_commit=False)
+    send_queued(ids=[queued.pk])
+    return len(updates)
 
 
-def _digest_message(user, updates, *, since) -> EmailMultiAlternatives:
-    site = getattr(settings, "SITE_URL", "").rstrip("/")
-    unsubscribe_url = site + reverse("watch:unsubscribe", kwargs={"token": unsubscribe_token(user)})
+_LINK_TARGET = re.compile(r" \((?:https?|mailto):[^)\s]*\)")  # "text (url)" as `to_plain_text` writes a link
+DIGEST_WORDS = 60  # of each update's text: a digest points to the page, it does not replace it
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """One update as a digest shows it: its link named after what it links to, its text rendered."""
+
+    kind_label: str
+    label: str
+    url: str  # empty when it is the profile page itself: the group's heading links there already
+    at: datetime.datetime
+    html: str
+    text: str
+
+
+def _link_label(update) -> str:
+    """What the link opens: the update's own title without the profile's name (the group heading
+    says it), or, for a watchpoint, its first words (every watchpoint's title reads the same)."""
+    name = update.institution.name
+    title = update.title.removeprefix(f"{name}: ").strip()
+    if update.kind == "watchpoint":
+        first_line = to_plain_text(update.description, update.citations).partition("\n")[0]
+        words = Truncator(_LINK_TARGET.sub("", first_line)).words(12)
+        title = f"{title[:1].upper()}{title[1:]}: {words}" if words else title
+    return title or name
+
+
+def _first_words(text: str, limit: int = DIGEST_WORDS) -> str:
+    """Plain text cut after `limit` words, its line breaks kept (Truncator joins every line into one)."""
+    source, lines, left = text.splitlines(), [], limit
+    for number, line in enumerate(source):
+        words = line.split()
+        if len(words) > left or (len(words) == left and any(rest.strip() for rest in source[number + 1 :])):
+            lines.append(" ".join(words[:left]) + "…")
+            break
+        lines.append(line)
+        left -= len(words)
+    return "\n".join(lines)
+
+
+def digest_groups(updates) -> list[tuple[Institution, str, list[DigestEntry]]]:
+    """The updates by profile (first seen first), each with absolute links on the site's address
+    and its Markdown rendered for both parts; labels made unique within the digest."""
+    groups: dict[int, tuple[Institution, str, list[DigestEntry]]] = {}
+    seen: defaultdict[str, int] = defaultdict(int)
+    for update in updates:
+        institution = update.institution
+        page = siteurl.absolute(institution.get_absolute_url())
+        group = groups.setdefault(institution.pk, (institution, page, []))
+        label = _link_label(update)
+        seen[label.casefold()] += 1
+        if seen[label.casefold()] > 1:
+            label = f"{label} ({update.at:%d %b %Y}, {seen[label.casefold()]})"
+        html = render_markdown(update.description, update.citations, base_url=page)
+        group[2].append(
+            DigestEntry(
+                kind_label=update.kind_label,
+                label=label,
+                url="" if siteurl.absolute(update.link) == page else siteurl.absolute(update.link),
+                at=update.at,
+                html=Truncator(str(html)).words(DIGEST_WORDS, html=True),
+                text=textwrap.indent(_first_words(to_plain_text(update.description, update.citations)), "  "),
+            )
+        )
+    return list(groups.values())
+
+
+def digest_message(user, updates, *, since) -> EmailMultiAlternatives:
+    """The digest e-mail: a complete HTML document and a readable plain-text part, one-click unsubscribe."""
+    unsubscribe_url = siteurl.absolute(reverse("watch:unsubscribe", kwargs={"token": unsubscribe_token(user)}))
+    count = len(updates)
+    subject = f"{count} update{pluralize(count)} on profiles you follow"
     context = {
         "user": user,
-        "updates": updates,
+        "subject": subject,
+        "groups": digest_groups(updates),
         "since": since,
-        "site_url": site,
-        "watchlist_url": site + reverse("watch:list"),
+        "site_name": siteurl.name(),
+        "site_url": siteurl.base(),
+        "watchlist_url": siteurl.absolute(reverse("watch:list")),
         "unsubscribe_url": unsubscribe_url,
     }
-    subject = f"{getattr(settings, 'ACCOUNT_EMAIL_SUBJECT_PREFIX', '')}{len(updates)} updates on profiles you follow"
     message = EmailMultiAlternatives(
-        subject=subject,
+        subject=f"[{siteurl.name()}] {subject}",
         body=render_to_string("profiles/email/digest.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email],
         headers={
             "List-Unsubscribe": f"<{unsubscribe_url}>",

@@ -13,6 +13,34 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+def checked(url: str) -> str:
+    """`url` as the site's origin (no trailing slash) when it is one: `http` or `https`, a host with an
+    optional port, nothing after it; otherwise ImproperlyConfigured, so a bad address stops start-up
+    instead of going out in every link. Settings pass `DJANGO_SITE_URL` through it."""
+    parts = urlsplit(url.strip())
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not port_ok
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "?" in url
+        or "#" in url
+    ):
+        raise ImproperlyConfigured(
+            f"DJANGO_SITE_URL must be the site's origin, http(s)://host[:port] with no path, query or fragment "
+            f"(e.g. https://profiles.example.org); got {url!r}."
+        )
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def base() -> str:
@@ -31,8 +59,10 @@ def domain() -> str:
 
 
 def scheme() -> str:
+    """`http` or `https`."""
     return urlsplit(base()).scheme
 
 
 def name() -> str:
+    """The site's name (`settings.SITE_NAME`), what e-mails and feeds call it."""
     return settings.SITE_NAME

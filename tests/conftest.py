@@ -37,6 +37,23 @@ def _reference_data_after_flush(request):
         ensure_reference_data()
 
 
+@pytest.fixture(autouse=True)
+def _tier_levels_read_once_per_process(request):
+    """Tier levels are read once per process (`Tier.objects.level_of`) and kept: a query budget would
+    count that one read only when its test happened to run first in its worker. Every database test
+    starts with them read, the steady state of a serving process, whatever ran before (random order)."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db", "live_server"} & set(request.fixturenames):
+        return
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    if transactional:
+        request.getfixturevalue("_reference_data_after_flush")
+    Tier.objects.level_of(Tier.STRATEGIC_CIRCLE_SLUG)
+
+
 @pytest.fixture
 def user_factory(db):
     return UserFactory

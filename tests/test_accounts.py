@@ -7,13 +7,17 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from membership import gating, services
 from membership.models import Membership, Tier
+from outbox.models import OutgoingMail
 
 from .factories import StaffFactory, UserFactory
 from .factories_membership import PASSWORD, activate_totp, moderator, strategic_member, unverified_user
+from .test_outbox import FlakyBackend
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +123,75 @@ def test_password_reset_sets_a_new_password(client):
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
+
+
+# --- account e-mail: the site's name and address, whatever the request's host ---------------------------
+
+SITE = "https://profiles.example.org"
+
+
+@pytest.fixture
+def configured_site(settings):
+    settings.SITE_URL = SITE
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "other-name.example.net"]
+    return SITE
+
+
+def links_in(message) -> list[str]:
+    return re.findall(r"https?://[^\s<>\"]+", message.body)
+
+
+def test_verification_mail_names_the_site_and_links_to_its_configured_address(client, configured_site):
+    client.post(
+        reverse("account_signup"),
+        {"email": "new.reader@example.org", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        HTTP_HOST="other-name.example.net",
+    )
+    [message] = mail.outbox
+    assert "register an account on BTW Profiles" in message.body
+    assert "127.0.0.1" not in message.body and "other-name.example.net" not in message.body
+    links = links_in(message)
+    assert links[0].startswith(f"{SITE}/accounts/confirm-email/")
+    assert all(link.startswith(SITE) for link in links)
+    assert message.subject.startswith("[BTW Profiles]")
+    client.post(path_of(links[0]))  # the link works
+    assert EmailAddress.objects.get(email="new.reader@example.org").verified
+
+
+def test_password_reset_mail_links_to_the_configured_address(client, configured_site):
+    user = strategic_member()
+    client.post(reverse("account_reset_password"), {"email": user.email}, HTTP_HOST="other-name.example.net")
+    [message] = mail.outbox
+    assert links_in(message) and all(link.startswith(SITE) for link in links_in(message))
+    assert "other-name.example.net" not in message.body and "BTW Profiles" in message.body
+
+
+def test_notification_of_a_changed_password_names_the_site_not_a_host(client, configured_site):
+    user = strategic_member()
+    client.force_login(user)
+    client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        HTTP_HOST="other-name.example.net",
+    )
+    [message] = mail.outbox
+    assert "Hello from BTW Profiles" in message.body and "other-name.example.net" not in message.body
+
+
+def test_signup_during_an_smtp_outage_succeeds_and_its_mail_is_sent_later_once(client, settings):
+    settings.EMAIL_BACKEND = "tests.test_outbox.FlakyBackend"
+    FlakyBackend.failures = 1
+    response = sign_up(client)
+    assert response.status_code == 302  # the reader is told to check their inbox, not shown a 500
+    assert mail.outbox == []
+    [queued] = OutgoingMail.objects.waiting()
+    assert queued.to == ["new.reader@example.org"]
+    OutgoingMail.objects.waiting().update(next_attempt_at=timezone.now())  # its backoff has passed
+    call_command("send_queued_mail")
+    call_command("send_queued_mail")
+    [message] = mail.outbox
+    client.post(path_of(link_in(message)))
+    assert EmailAddress.objects.get(email="new.reader@example.org").verified
 
 
 def test_password_reset_for_unknown_address_reveals_nothing(client):

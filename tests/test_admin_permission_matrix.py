@@ -24,6 +24,7 @@ from guardian.shortcuts import assign_perm
 
 from audit.services import Action, record
 from membership.models import Application, Membership, Tier
+from outbox.models import OutgoingMail
 
 from .factories import (
     ApplicationFactory,
@@ -83,6 +84,8 @@ POLICY = {
     "sites.site": {"changelist": SUPER, "object": SUPER, "add": SUPER, "delete": SUPER},
     "account.emailaddress": {"changelist": SUPER, "object": SUPER, "add": SUPER, "delete": SUPER},
     "mfa.authenticator": {"changelist": SUPER, "object": SUPER, "add": SUPER, "delete": SUPER},
+    # Outgoing mail: read by superusers (failed and stuck deliveries), written only by the outbox.
+    "outbox.outgoingmail": {"changelist": SUPER, "object": SUPER, "add": NOBODY, "delete": NOBODY},
     # The audit log: read by superusers and lead analysts, written by nobody through the admin.
     "audit.auditentry": {"changelist": {"lead", "superuser"}, "object": {"lead", "superuser"}, "add": NOBODY,
                          "delete": NOBODY},
@@ -229,6 +232,9 @@ class World:
                 user=self.other_user, type=Authenticator.Type.RECOVERY_CODES, data={"seed": "x"}
             ),
         }
+        self.objects["outbox.outgoingmail"] = OutgoingMail.objects.create(
+            kind="test", from_email="site@example.org", to=["x@example.org"], subject="S", body="B"
+        )
         self.objects["profiles.evidencequeueitem"] = self.objects["profiles.evidenceitem"]
         self.objects["profiles.relationshipqueueitem"] = self.objects["profiles.relationship"]
         self.objects["audit.auditentry"] = record(

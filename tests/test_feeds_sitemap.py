@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+import siteurl
 from membership.models import Tier
 from profiles.models import Institution
 
@@ -73,7 +74,7 @@ def test_robots_disallows_private_areas_and_names_sitemap(client):
     body = client.get("/robots.txt").content.decode()
     for path in ("/admin/", "/accounts/", "/watchlist/"):
         assert f"Disallow: {path}" in body
-    assert "Sitemap: http://testserver/sitemap.xml" in body
+    assert f"Sitemap: {siteurl.absolute('/sitemap.xml')}" in body
 
 
 @pytest.mark.parametrize("rows", [1, 200])

@@ -1,12 +1,14 @@
 """Analyst Markdown is rendered, then sanitised: hostile input never reaches the page as markup."""
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.template import Context, Template
 from django.utils.safestring import SafeString
 
-from profiles.markdown import render_markdown, render_markdown_inline, split_lines
+from profiles.citations import CitationContext
+from profiles.markdown import render_markdown, render_markdown_inline, split_lines, to_plain_text
 
 
 def tags_in(html: str) -> set[str]:
@@ -147,3 +149,22 @@ def test_template_filters_render_safe_html_once():
     )
     out = template.render(Context({"body": "A & B <script>x</script>", "items": "- one **1**\n- two"}))
     assert out == "<p>A &amp; B </p>|[one <strong>1</strong>][two]"
+
+
+def test_plain_text_keeps_links_and_lists_and_drops_emphasis():
+    text = to_plain_text(
+        "Some **bold** and _italic_ with [a link](https://example.org).\n\n- one\n- two\n\n1. first\n2. second\n\n"
+        "<https://example.org/bare> & <script>alert(1)</script>"
+    )
+    assert text == (
+        "Some bold and italic with a link (https://example.org).\n\n- one\n- two\n\n1. first\n2. second\n\n"
+        "https://example.org/bare &"
+    )
+    assert to_plain_text("") == "" and to_plain_text(None) == ""
+
+
+def test_plain_text_citations_follow_the_gate():
+    visible = SimpleNamespace(pk=7)
+    citations = CitationContext([visible])
+    assert to_plain_text("Capacity [^ev:7] and more [^ev:8].", citations) == "Capacity[1] and more."
+    assert to_plain_text("Capacity [^ev:7].") == "Capacity."

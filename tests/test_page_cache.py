@@ -166,7 +166,7 @@ def test_content_version_moves_again_when_the_transaction_commits(django_capture
         InstitutionFactory()
         InstitutionFactory()  # a second save in the same transaction adds no second commit bump
         during = page_cache.content_version()
-    assert page_cache.content_version() == during + 1
+    assert page_cache.content_version() != during  # a fresh value, never one a reader already read
     assert [c for c in callbacks if c is page_cache._bump] == [page_cache._bump]
 
 
@@ -243,3 +243,52 @@ def test_the_content_version_outlives_the_cache_default_timeout(monkeypatch):
     later = page_cache.time.time() + 6 * 60 * 60
     monkeypatch.setattr(page_cache.time, "time", lambda: later)
     assert page_cache.content_version() == version
+
+
+def _stored_pages() -> int:
+    return sum(1 for key in page_cache.cache._cache if "btw:page:" in key)
+
+
+def test_a_thousand_junk_query_strings_add_at_most_one_page_cache_key(client):
+    """Only the parameters a page understands form its key; any other (?utm=…) is ignored for caching."""
+    inst = InstitutionFactory(name="Bounded Exchange")
+    before = _stored_pages()
+    for n in range(1000):
+        response = client.get(inst.get_absolute_url(), {"utm": n})
+        assert response.status_code == 200 and b"Bounded Exchange" in response.content
+    assert _stored_pages() - before <= 1
+    client.get(inst.get_absolute_url())
+    assert client.get(inst.get_absolute_url(), {"utm": "later"})["X-Page-Cache"] == "hit"  # the canonical page
+    assert _stored_pages() - before == 1
+
+
+def test_directory_keys_by_its_filters_and_page_and_nothing_else(client):
+    InstitutionFactory()
+    before = _stored_pages()
+    for n in range(50):
+        assert "X-Page-Cache" not in client.get("/profiles/", {"region": "europe", "fbclid": n})
+    assert _stored_pages() == before
+    client.get("/profiles/?region=europe&page=1")
+    assert client.get("/profiles/?page=1&region=europe")["X-Page-Cache"] == "hit"  # one page, either order
+    assert client.get("/profiles/?page=2&region=europe")["X-Page-Cache"] == "miss"
+    assert _stored_pages() - before == 2
+
+
+def test_a_page_with_an_unknown_parameter_is_never_stored_for_others(client):
+    """Its render carries its own address (the sign-in link's ?next=): it must not reach anyone else;
+    once the canonical page is stored, such a request gets the canonical page."""
+    inst = InstitutionFactory()
+    first = client.get(inst.get_absolute_url(), {"utm_campaign": "planted-marker"})
+    assert "X-Page-Cache" not in first
+    later = client.get(inst.get_absolute_url())
+    assert later["X-Page-Cache"] == "miss" and b"planted-marker" not in later.content
+    tagged = client.get(inst.get_absolute_url(), {"utm_campaign": "second-marker"})
+    assert tagged["X-Page-Cache"] == "hit" and tagged.content == later.content
+
+
+def test_an_overlong_understood_query_is_served_but_not_stored(client):
+    InstitutionFactory()
+    before = _stored_pages()
+    response = client.get("/profiles/", {"q": "x" * (page_cache.MAX_KEY_QUERY + 1)})
+    assert response.status_code == 200 and "X-Page-Cache" not in response
+    assert _stored_pages() == before

@@ -1,7 +1,9 @@
 """Two app servers sharing PostgreSQL and Redis: an edit made through one is read through the other at once.
 
 Real gunicorn processes on loopback ports, the test database and a Redis database of their own.
-Needs PostgreSQL (DATABASE_URL) and Redis on 127.0.0.1:6379; skipped with the reason otherwise.
+Needs PostgreSQL (DATABASE_URL) and Redis on 127.0.0.1:6379; skipped with the reason otherwise, and a
+failure under CI when Redis is missing (CI starts it). The helpers here serve tests/test_configurations.py
+and tests/test_faults.py too.
 """
 
 import http.cookiejar
@@ -25,9 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS = ("127.0.0.1", 6379)
 
 
-def _redis_up() -> bool:
+def missing_service(reason: str):
+    """A service a test needs is not there: skip with the reason, but fail under CI, which provides it."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def _redis_up(address=REDIS) -> bool:
     try:
-        with socket.create_connection(REDIS, timeout=1):
+        with socket.create_connection(address, timeout=1):
             return True
     except OSError:
         return False
@@ -40,12 +49,14 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, env):
+    """A real gunicorn on a free loopback port; `workers` > 1 gives the kernel's accept balancing."""
+
+    def __init__(self, env, workers: int = 1):
         self.port = _free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
             cwd=ROOT,
-            env={**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": "1"},
+            env={**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "GUNICORN_WORKERS": str(workers)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -75,7 +86,7 @@ def two_servers(transactional_db, settings):
     if connection.vendor != "postgresql":
         pytest.skip("Scale-out needs PostgreSQL shared by both servers (run with DATABASE_URL=postgres://…)")
     if not _redis_up():
-        pytest.skip("Scale-out needs Redis on 127.0.0.1:6379 shared by both servers")
+        missing_service("Scale-out needs Redis on 127.0.0.1:6379 shared by both servers")
     db = connection.settings_dict
     prefix = f"btwtest-{uuid.uuid4().hex[:8]}"
     redis_url = "redis://127.0.0.1:6379/5"
