@@ -168,10 +168,16 @@ def _anonymous(url):
 
 
 def _ask_every_worker(fetch, url, access_log):
-    """ROUNDS answers for `url`, and the worker pids that gave them (from the access log)."""
+    """Answers for `url` in batches of ROUNDS until every worker gave some (the kernel balances
+    accepts unevenly on a busy machine; at most ten batches), and the worker pids that gave them
+    (from the access log). Every answer counts: one stale page anywhere fails the test."""
     before = access_log.read_text().count("\n") if access_log.exists() else 0
-    pages = [fetch(url) for _ in range(ROUNDS)]
-    served_by = {line.split()[0] for line in access_log.read_text().splitlines()[before:]}
+    pages, served_by = [], set()
+    for _ in range(10):
+        pages += [fetch(url) for _ in range(ROUNDS)]
+        served_by = {line.split()[0] for line in access_log.read_text().splitlines()[before:]}
+        if len(served_by) >= WORKERS:
+            break
     return pages, served_by
 
 
@@ -197,13 +203,13 @@ def test_three_workers_without_redis_agree_at_once_after_every_kind_of_change(si
     _manage(env, "shell", code=RETRACT)
     pages, workers = _ask_every_worker(_anonymous, url, access_log)
     stale = sum("A claim the moderator will retract." in p for p in pages)
-    assert stale == 0 and len(workers) == WORKERS, f"{stale} of {ROUNDS} answers still show the retracted claim"
+    assert stale == 0 and len(workers) == WORKERS, f"{stale} of {len(pages)} answers still show the retracted claim"
 
     # The briefing is raised to the Leadership Alliance: a Strategic Circle member no longer reads it.
     _manage(env, "shell", code=RETIER)
     pages, workers = _ask_every_worker(read_as_member, url, access_log)
     stale = sum("Circle analysis that moves up a tier." in p for p in pages)
-    assert stale == 0 and len(workers) == WORKERS, f"{stale} of {ROUNDS} answers still show the re-tiered briefing"
+    assert stale == 0 and len(workers) == WORKERS, f"{stale} of {len(pages)} answers still show the re-tiered briefing"
 
     # A member signs out through one worker; replaying the old cookie is signed out on every worker.
     _sign_out(server, leaver, leaver_jar)
@@ -212,10 +218,10 @@ def test_three_workers_without_redis_agree_at_once_after_every_kind_of_change(si
     with urllib.request.urlopen(urllib.request.Request(server.url("/accounts/email/"))) as probe:
         assert "/accounts/login/" in probe.url, "the e-mail page no longer asks an anonymous reader to sign in"
     signed_in = sum("leaver@example.org" in p for p in pages)
-    assert signed_in == 0, f"{signed_in} of {ROUNDS} replays of the old session cookie were still signed in"
+    assert signed_in == 0, f"{signed_in} of {len(pages)} replays of the old session cookie were still signed in"
 
     # A change made by `manage.py shell -c` (what cron does) reaches every worker.
     _manage(env, "shell", code=EDIT_DEK)
     pages, workers = _ask_every_worker(_anonymous, url, access_log)
     stale = sum("The dek after a manage.py change." not in p for p in pages)
-    assert stale == 0 and len(workers) == WORKERS, f"{stale} of {ROUNDS} answers still show the old dek"
+    assert stale == 0 and len(workers) == WORKERS, f"{stale} of {len(pages)} answers still show the old dek"
