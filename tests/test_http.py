@@ -21,7 +21,7 @@ from .factories import EvidenceItemFactory, InstitutionFactory
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parent.parent
-GZIP = {"HTTP_ACCEPT_ENCODING": "gzip, deflate, br"}
+GZIP = {"HTTP_ACCEPT_ENCODING": "gzip, deflate"}  # a client without brotli
 
 
 # --- the page cache replays what the view said -------------------------------------------------
@@ -188,3 +188,27 @@ def test_hsts_preload_only_when_asked_for_and_check_deploy_stays_clean(asked, pr
     assert result.returncode == 0, result.stderr
     assert f"preload {preload}" in result.stdout
     assert "WARNING" not in result.stderr and "System check identified no issues" in result.stdout
+
+
+def test_cached_public_page_is_brotli_for_a_reader_who_accepts_it(client):
+    """Brotli is offered on page-cached public pages, compressed once when stored: it is preferred
+    over gzip, it decodes to the same bytes, and it is its own representation for revalidation."""
+    import brotli
+
+    url = InstitutionFactory(status="published").get_absolute_url()
+    plain = client.get(url, HTTP_ACCEPT_ENCODING="identity")
+    for state in ("first", "hit"):
+        response = client.get(url, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+        assert response["Content-Encoding"] == "br", state
+        assert brotli.decompress(response.content) == plain.content
+        assert response["ETag"].endswith('-br"')
+    again = client.get(url, HTTP_ACCEPT_ENCODING="gzip, deflate, br", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304
+
+
+def test_signed_in_pages_are_never_brotli(client, member_factory):
+    """Brotli carries no BREACH padding, so pages with a CSRF token or member text keep padded gzip."""
+    client.force_login(member_factory())
+    url = InstitutionFactory(status="published").get_absolute_url()
+    response = client.get(url, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    assert response["Content-Encoding"] == "gzip"
