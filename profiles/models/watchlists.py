@@ -58,7 +58,8 @@ class WatchSettings(models.Model):
 
 
 class DigestDelivery(models.Model):
-    """One digest e-mail sent: recorded in the same transaction as the decision to send it."""
+    """One digest decided and queued: recorded in the same transaction as its e-mail's outbox row
+    (outbox.OutgoingMail), which records when the mail server actually accepted it."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="digests")
     window_start = models.DateTimeField(null=True, blank=True)
