@@ -65,8 +65,9 @@ class CitationContext:
 
     Built from the reader's visible evidence (the page's `page_sources`: approved and in tier);
     anything not in it — missing, unapproved, above tier, another profile's — is never numbered.
-    Numbers are handed out as texts are rendered, so render the page's texts in reading order
-    (or call `number_texts()` first with the texts in reading order).
+    Numbers are handed out in order of first citation: `number_texts()` with the page's texts in
+    reading order numbers them all before any is rendered (rendering then only looks numbers up),
+    and `in_citation_order()` lays the source list out in that same order.
     """
 
     def __init__(self, visible_items: Iterable = ()):
@@ -89,6 +90,11 @@ class CitationContext:
             for pk in cited_ids(text):
                 self.cite(pk)
         return self
+
+    def in_citation_order(self, items: Iterable) -> list:
+        """`items` with the cited ones first, by number, then the uncited in their given order."""
+        uncited = len(self._numbers) + 1
+        return sorted(items, key=lambda item: self._numbers.get(item.pk, uncited))  # stable: the rest keep their order
 
     def number_for(self, pk: int) -> int | None:
         """The footnote number of an evidence item, if the page has cited it."""

@@ -111,12 +111,21 @@ class FilterField:
     choices: list[FilterChoice]
 
 
+def _offered(count: int, selected: bool) -> bool:
+    """An option is offered when choosing it gives results, or when it is the current choice (kept,
+    with its "(0)", so the reader sees why nothing matches and can undo it)."""
+    return count > 0 or selected
+
+
 def filter_fields(filters: dict[str, str], counts: dict, sectors) -> list[FilterField]:
-    """Each facet as a select, its options labelled with how many results they would give."""
+    """Each facet as a select, its options labelled with how many results they would give; options
+    that would give none are left out, except the current choice."""
     fields = []
     for facet in facets.ENUM_FACETS:
         choices = [
-            FilterChoice(o.value, f"{o.label} ({o.count})", o.selected) for o in counts.get(facet.param, [])
+            FilterChoice(o.value, f"{o.label} ({o.count})", o.selected)
+            for o in counts.get(facet.param, [])
+            if _offered(o.count, o.selected)
         ]
         any_label = ANY_LABELS.get(facet.param, f"Any {facet.label.lower()}")
         fields.append(FilterField(facet.param, LABELS.get(facet.param, facet.label), any_label, choices))
@@ -124,6 +133,7 @@ def filter_fields(filters: dict[str, str], counts: dict, sectors) -> list[Filter
     sector_choices = [
         FilterChoice(s.slug, f"{s.name} ({sector_hits.get(s.slug, 0)})", filters.get("sector") == s.slug)
         for s in sectors
+        if _offered(sector_hits.get(s.slug, 0), filters.get("sector") == s.slug)
     ]
     fields.append(FilterField("sector", "Sector", "Any sector", sector_choices))
     return fields

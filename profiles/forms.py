@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from . import publication
-from .citations import CITATION_HELP
+from .citations import CITATION_SYNTAX
 from .models import MARKDOWN_HELP, Institution, ReviewState
 from .publication import PublicationRefused
 from .services import StaleEdit, find_stale_edit
@@ -46,6 +46,11 @@ class InstitutionAdminForm(forms.ModelForm):
             "body", "domain_summary", "public_role", "operating_surface", "what_it_does", "why_it_matters",
             "criticality", "time_horizon", "what_to_watch", "public_view", "caveats", "status", "published_at",
         ]
+        help_texts = {
+            # The model's text names the address with "<slug>", which the admin renders as HTML.
+            "slug": "The profile's address: /profiles/‹slug›/ (lower-case letters, digits and hyphens). "
+            "Change it only before publishing.",
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -122,11 +127,16 @@ class InstitutionAdminForm(forms.ModelForm):
         return self.cleaned_data.get("loaded_version")
 
 
+#: Under each Markdown field: a reminder of the syntax. The full explanation (`CITATION_HELP`) is
+#: shown once per form, at its top (`citation_help` in the change form's context).
+CITATION_HINT = f"Cite evidence with {CITATION_SYNTAX}."
+
+
 def add_citation_help(fields) -> None:
-    """Markdown fields say how to cite evidence (the model's help text predates citations)."""
+    """Markdown fields remind how to cite evidence (the model's help text predates citations)."""
     for field in fields.values():
-        if MARKDOWN_HELP in (field.help_text or "") and CITATION_HELP not in field.help_text:
-            field.help_text = f"{field.help_text} {CITATION_HELP}"
+        if MARKDOWN_HELP in (field.help_text or "") and CITATION_HINT not in field.help_text:
+            field.help_text = f"{field.help_text} {CITATION_HINT}"
 
 
 REVIEWED_FIELD_HELP = "Reviewed: changing it on an approved item sends the item back to a moderator."

@@ -196,6 +196,52 @@ def also_read_links(reader: Reader, links) -> list[AlsoRead]:
     return out
 
 
+def _open(blocks) -> list:
+    """The blocks of a `split` list this reader may read (locked ones show only their title)."""
+    return [b for b in blocks if not getattr(b, "locked", False)]
+
+
+#: The Markdown each section renders from the page object, in the order its template renders it.
+_SECTION_TEXTS = {
+    "key_points": lambda page: page.key_points,
+    "what_happened": lambda page: [page.institution.body],
+    "domain": lambda page: [
+        page.institution.domain_summary,
+        page.institution.public_role,
+        page.institution.operating_surface,
+    ],
+    "timeline": lambda page: [entry.event.text for entry in page.timeline],
+    "what_it_does": lambda page: [page.institution.what_it_does],
+    "why_it_matters": lambda page: [page.institution.why_it_matters],
+    "what_to_watch": lambda page: [page.institution.what_to_watch],
+    "briefings": lambda page: [text for b in _open(page.briefings) for text in (b.body, b.source_notes)],
+    "public_view": lambda page: [page.institution.public_view],
+    "watchpoints": lambda page: [
+        text
+        for entry in _open(page.watchpoints)
+        for text in (
+            entry.watchpoint.text,
+            entry.watchpoint.status_note if entry.watchpoint.status == Watchpoint.Status.TRIGGERED else "",
+        )
+    ],
+    "caveats": lambda page: page.caveats,
+    "faq": lambda page: [faq.answer for faq in page.faqs],
+}
+
+
+def reading_texts(page: ProfilePage) -> list[tuple[str, str]]:
+    """(section key, Markdown) of every text this reader's page renders, in reading order: the
+    sections shown, in `SECTIONS` order, each text as its template renders it. Locked briefings
+    and watchpoints contribute nothing, so what they cite is never numbered for this reader."""
+    return [
+        (section.key, text)
+        for section in SECTIONS
+        if page.show.get(section.key) and section.key in _SECTION_TEXTS
+        for text in _SECTION_TEXTS[section.key](page)
+        if text
+    ]
+
+
 def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
     """Assemble the page from an institution whose lists `with_profile_lists(institution, reader)` loaded."""
     sources = list(institution.page_sources)
@@ -239,6 +285,10 @@ def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
         "faq": bool(page.faqs),
         "sources": bool(page.sources),
     }
+    # A source's number is the order of its first citation in reading order, and the Sources list
+    # follows it: cited sources by number, then the uncited ones in their own order.
+    page.citations.number_texts(text for _, text in reading_texts(page))
+    page.sources = page.citations.in_citation_order(page.sources)
     return page
 
 

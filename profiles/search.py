@@ -177,22 +177,68 @@ def with_snippets(queryset: QuerySet, q: str) -> QuerySet:
 
 def snippet(institution, q: str) -> SafeString:
     """A highlighted, escaped snippet of public text for a search result."""
+    text = getattr(institution, SNIPPET_FIELD, "") or ""
     raw = getattr(institution, "search_snippet_raw", None)
-    if raw is None:
-        raw = _fallback_snippet(getattr(institution, SNIPPET_FIELD, "") or "", _terms(clean_query(q)))
+    raw = _fallback_snippet(text, _terms(clean_query(q))) if raw is None else _headline_excerpt(text, raw)
     html = escape(strip_citations(raw)).replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")
     return mark_safe(html)  # noqa: S308 - escaped above; only our own <mark> tags are added
 
 
+ELLIPSIS = "…"
+
+
+def _excerpt(text: str, start: int, stop: int, body: str) -> str:
+    """`body`, the words of `text[start:stop]`, with an ellipsis on each side where text was left out."""
+    before = ELLIPSIS if text[:start].strip() else ""
+    after = ELLIPSIS if text[stop:].strip() else ""
+    return before + body + after
+
+
+def _headline_excerpt(text: str, headline: str) -> str:
+    """PostgreSQL's headline (whole words: `ts_headline` cuts between them) with an ellipsis where it
+    leaves part of the text out."""
+    plain = headline.replace(_MARK_START, "").replace(_MARK_END, "").strip()
+    at = text.find(plain) if plain else -1
+    if at < 0:
+        return headline
+    return _excerpt(text, at, at + len(plain), headline.strip())
+
+
 def _fallback_snippet(text: str, terms: list[str], width: int = 220) -> str:
-    if not terms:
-        return text[:width]
-    pattern = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE)
-    match = pattern.search(text)
-    start = max(0, (match.start() if match else 0) - width // 3)
-    excerpt = text[start : start + width]
-    excerpt = pattern.sub(lambda m: f"{_MARK_START}{m.group(0)}{_MARK_END}", excerpt)
-    return ("…" if start else "") + excerpt + ("…" if start + width < len(text) else "")
+    """About `width` characters of `text` around the first term found (else its opening), cut
+    between words, never inside one, with an ellipsis where cut; the terms marked with sentinels.
+    A single word longer than `width` is the only thing ever cut inside."""
+    pattern = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE) if terms else None
+    match = pattern.search(text) if pattern else None
+    anchor = match.start() if match else 0
+    start = _word_start(text, max(0, anchor - width // 3), latest=anchor)
+    stop = _word_end(text, start + width, earliest=max(start, match.end() if match else 0))
+    excerpt = text[start:stop].strip()
+    if pattern:
+        excerpt = pattern.sub(lambda m: f"{_MARK_START}{m.group(0)}{_MARK_END}", excerpt)
+    return _excerpt(text, start, stop, excerpt)
+
+
+def _word_start(text: str, at: int, *, latest: int) -> int:
+    """The start of the first whole word at or after `at`; if that is past `latest` (a long word
+    holding the match), the start of the word holding `latest`."""
+    if at == 0 or text[at - 1].isspace():
+        return at
+    gap = re.compile(r"\s+").search(text, at, latest + 1)
+    if gap:
+        return gap.end()
+    while latest > 0 and not text[latest - 1].isspace():
+        latest -= 1
+    return latest
+
+
+def _word_end(text: str, at: int, *, earliest: int) -> int:
+    """The end of the last whole word ending at or before `at`, not before `earliest` (the match's
+    end); a single word longer than the whole width is cut at `at`."""
+    if at >= len(text) or text[at].isspace() or text[at - 1].isspace():
+        return min(at, len(text))
+    cut = max((m.start() for m in re.finditer(r"\s", text[earliest:at])), default=None)
+    return at if cut is None else earliest + cut
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,13 +8,22 @@ import re
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.template import Context, Template
+from django.utils import timezone
 
 from membership.models import Tier
 from profiles.citations import CitationContext, cited_ids, strip_citations
 from profiles.markdown import render_markdown, render_markdown_inline
 from profiles.models import EvidenceItem, Institution
 
-from .factories import EvidenceItemFactory, InstitutionFactory, tier
+from .factories import (
+    BriefingFactory,
+    EvidenceItemFactory,
+    FAQItemFactory,
+    InstitutionFactory,
+    TimelineEventFactory,
+    WatchpointFactory,
+    tier,
+)
 
 S = EvidenceItem.Review
 
@@ -233,3 +242,97 @@ def test_feeds_strip_citation_markers(client):
     TimelineEventFactory(title="Plant opens", text="Opened [^ev:12] in Ohio.")
     body = client.get(reverse("feed_rss")).content.decode()
     assert "Opened in Ohio." in body and "[^ev:" not in body
+
+
+# --- numbered in reading order, with the Sources list in the same order ------------------------------
+
+
+def page_footnotes(html: str) -> list[tuple[int, int]]:
+    """(evidence pk, footnote number) of every footnote on a page, in document order."""
+    found = re.findall(r'<sup class="citation"><a href="#evidence-(\d+)"[^>]*>\[(\d+)\]', html)
+    return [(int(pk), int(number)) for pk, number in found]
+
+
+def source_list(html: str) -> list[int]:
+    """The evidence pks of the page's Sources list, top to bottom."""
+    return [int(pk) for pk in re.findall(r'<li class="source" id="evidence-(\d+)"', html)]
+
+
+@pytest.mark.django_db
+def test_footnote_one_links_to_the_first_source_cited_and_sources_follow_the_numbering(client):
+    inst = InstitutionFactory()
+    a = EvidenceItemFactory(institution=inst)
+    b = EvidenceItemFactory(institution=inst)
+    uncited_newest = EvidenceItemFactory(institution=inst, source_date=a.source_date.replace(year=2026))
+    uncited = EvidenceItemFactory(institution=inst)
+    Institution.objects.filter(pk=inst.pk).update(
+        body=f"First B [^ev:{b.pk}], then A [^ev:{a.pk}], B again [^ev:{b.pk}]."
+    )
+    html = client.get(inst.get_absolute_url()).content.decode()
+    assert page_footnotes(html) == [(b.pk, 1), (a.pk, 2), (b.pk, 1)]
+    # Cited sources by number, then the uncited ones in their usual order (newest first).
+    assert source_list(html) == [b.pk, a.pk, uncited_newest.pk, uncited.pk]
+
+
+@pytest.mark.django_db
+def test_every_section_numbers_its_citations_in_the_order_the_page_shows_them(client, member_factory):
+    inst = InstitutionFactory()
+    # Created in reverse, so the sources' own order (by date, then id) is the opposite of reading order.
+    ev = list(reversed([EvidenceItemFactory(institution=inst) for _ in range(16)]))
+    cite = iter(f"[^ev:{item.pk}]" for item in ev)
+    Institution.objects.filter(pk=inst.pk).update(
+        key_points=f"- Point {next(cite)}",
+        body=f"Story {next(cite)}.",
+        domain_summary=f"Domain {next(cite)}.",
+        public_role=f"Role {next(cite)}.",
+        operating_surface=f"Surface {next(cite)}.",
+    )
+    TimelineEventFactory(institution=inst, text=f"Opened {next(cite)}.")
+    Institution.objects.filter(pk=inst.pk).update(
+        what_it_does=f"Does {next(cite)}.",
+        why_it_matters=f"Matters {next(cite)}.",
+        what_to_watch=f"Watch {next(cite)}.",
+    )
+    BriefingFactory(institution=inst, body=f"Briefing {next(cite)}.", source_notes=f"Notes {next(cite)}.")
+    Institution.objects.filter(pk=inst.pk).update(public_view=f"View {next(cite)}.")
+    WatchpointFactory(
+        institution=inst,
+        text=f"Trigger {next(cite)}.",
+        status="triggered",
+        triggered_at=timezone.now(),
+        status_note=f"It happened {next(cite)}.",
+    )
+    Institution.objects.filter(pk=inst.pk).update(caveats=f"- Caveat {next(cite)}")
+    FAQItemFactory(institution=inst, answer=f"Answer {next(cite)}.")
+    assert next(cite, None) is None
+
+    client.force_login(member_factory(Tier.STRATEGIC_CIRCLE_SLUG))
+    html = client.get(inst.get_absolute_url()).content.decode()
+    assert page_footnotes(html) == [(item.pk, number) for number, item in enumerate(ev, start=1)]
+    assert source_list(html) == [item.pk for item in ev]
+
+
+@pytest.mark.django_db
+def test_a_citation_in_a_locked_briefing_numbers_nothing_below_its_tier(client, member_factory):
+    inst = InstitutionFactory()
+    in_briefing = EvidenceItemFactory(institution=inst)
+    in_faq = EvidenceItemFactory(institution=inst)
+    BriefingFactory(institution=inst, body=f"SECRET-BRIEFING-TEXT [^ev:{in_briefing.pk}].", source_notes="")
+    FAQItemFactory(institution=inst, answer=f"Answer [^ev:{in_faq.pk}].")
+
+    html = client.get(inst.get_absolute_url()).content.decode()
+    assert "SECRET-BRIEFING-TEXT" not in html
+    assert page_footnotes(html) == [(in_faq.pk, 1)]
+    # The briefing's source is public, so it is listed — unnumbered, after the cited one.
+    assert source_list(html) == [in_faq.pk, in_briefing.pk]
+
+    client.force_login(member_factory(Tier.STRATEGIC_CIRCLE_SLUG))
+    html = client.get(inst.get_absolute_url()).content.decode()
+    assert page_footnotes(html) == [(in_briefing.pk, 1), (in_faq.pk, 2)]
+    assert source_list(html) == [in_briefing.pk, in_faq.pk]
+
+
+def test_source_list_order_puts_cited_items_first_by_number_then_the_rest_as_given():
+    items = [Item(1), Item(2), Item(3), Item(4)]
+    citations = CitationContext(items).number_texts(["x [^ev:3] y [^ev:1]", None, "[^ev:99]"])
+    assert [item.pk for item in citations.in_citation_order(items)] == [3, 1, 2, 4]

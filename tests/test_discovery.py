@@ -216,6 +216,50 @@ def test_facet_labels_show_counts_that_respect_the_query(client):
     assert '<option value="cloud">Cloud (1)</option>' in body
 
 
+def select_options(body: str, name: str) -> list[str]:
+    """The option tags of one filter select of the directory's form."""
+    match = re.search(rf'<select id="filter-{name}" name="{name}">(.*?)</select>', body, re.DOTALL)
+    assert match, f"the filter form should have a {name} select"
+    return re.findall(r"<option [^>]*>[^<]*</option>", match.group(1))
+
+
+def test_filter_options_that_would_give_no_result_are_not_offered(client):
+    SectorFactory(name="Cloud", slug="cloud")
+    energy = SectorFactory(name="Energy", slug="energy")
+    InstitutionFactory(name="Fibre Exchange", dek="Fibre peering.", type=Institution.Type.EXCHANGE).sectors.add(energy)
+    InstitutionFactory(name="Power Registry", dek="Electricity.", type=Institution.Type.REGISTRY)
+    body = text(directory(client, q="fibre"))
+    assert select_options(body, "type") == [
+        '<option value="">Any type</option>',
+        '<option value="exchange">Exchange (1)</option>',
+    ]
+    assert select_options(body, "sector") == [
+        '<option value="">Any sector</option>',
+        '<option value="energy">Energy (1)</option>',
+    ]
+    assert "(0)" not in body
+
+
+def test_the_current_choice_stays_offered_with_its_zero_count_so_it_can_be_undone(client):
+    SectorFactory(name="Cloud", slug="cloud")
+    energy = SectorFactory(name="Energy", slug="energy")
+    InstitutionFactory(name="Fibre Exchange", dek="Fibre peering.", type=Institution.Type.EXCHANGE).sectors.add(energy)
+    by_type = directory(client, q="fibre", type="registry")
+    assert result_names(by_type) == []
+    assert select_options(text(by_type), "type") == [
+        '<option value="">Any type</option>',
+        '<option value="registry" selected>Registry (0)</option>',
+        '<option value="exchange">Exchange (1)</option>',
+    ]
+    by_sector = directory(client, q="fibre", sector="cloud")
+    assert result_names(by_sector) == []
+    assert select_options(text(by_sector), "sector") == [
+        '<option value="">Any sector</option>',
+        '<option value="cloud" selected>Cloud (0)</option>',
+        '<option value="energy">Energy (1)</option>',
+    ]
+
+
 def test_query_and_filters_combine(client):
     cloud = SectorFactory(name="Cloud", slug="cloud")
     hit = InstitutionFactory(name="Fibre Cloud Exchange", dek="Fibre.", type=Institution.Type.EXCHANGE,

@@ -93,6 +93,47 @@ def test_snippet_escapes_text_and_marks_terms():
     assert inst == hit
 
 
+LONG_DEK_WORDS = ["routing", "registries", "anchor", "regional", "exchanges", "whose", "operators", "transit"]
+
+
+def long_dek(*, term: str, at: int, words: int = 90) -> str:
+    """A dek far longer than a snippet, `term` being its `at`-th word."""
+    filler = [LONG_DEK_WORDS[i % len(LONG_DEK_WORDS)] for i in range(words)]
+    filler[at] = term
+    return " ".join(filler)
+
+
+def snippet_words(html: str) -> list[str]:
+    return html.replace("<mark>", "").replace("</mark>", "").strip("…").split()
+
+
+def test_snippets_are_cut_between_words_with_an_ellipsis_where_cut():
+    dek = long_dek(term="peering", at=45)
+    InstitutionFactory(name="Long Dek Exchange", dek=dek)
+    [hit] = results("peering")
+    html = str(hit.result_snippet)
+    assert "<mark>peering</mark>" in html
+    assert html.startswith("…") and html.endswith("…")
+    words = snippet_words(html)
+    assert set(words) <= set(dek.split())  # every word whole: none cut in two
+    assert " ".join(words) in dek
+
+
+def test_a_snippet_of_the_opening_words_has_no_leading_ellipsis():
+    dek = long_dek(term="peering", at=0)
+    InstitutionFactory(name="Opening Term Exchange", dek=dek)
+    [hit] = results("peering")
+    html = str(hit.result_snippet)
+    assert html.startswith("<mark>peering</mark> ") and html.endswith("…")
+    assert set(snippet_words(html)) <= set(dek.split())
+
+
+def test_a_short_dek_is_shown_whole_without_ellipsis():
+    InstitutionFactory(name="Short Dek Exchange", dek="Neutral peering fabric for the region.")
+    [hit] = results("peering")
+    assert str(hit.result_snippet) == "Neutral <mark>peering</mark> fabric for the region."
+
+
 def test_evidence_the_gate_opens_to_everyone_is_indexed_on_postgres():
     """The index takes "public evidence" from the gate: evidence at the public tier is public."""
     if connection.vendor != "postgresql":

@@ -15,7 +15,14 @@ assigned to them; lead analysts change every profile; moderators read profiles a
 evidence and relationships, never their text. Edit history (simple-history) is read-only: a revert
 would skip both the optimistic lock and review.
 
-Importing this package registers every admin (Django's autodiscover imports it).
+Importing this package names the admin site and registers every admin (Django's autodiscover imports it).
 """
 
+from django.contrib import admin
+
 from . import children, institution, queue, reviewed  # noqa: F401  (each registers its admins)
+
+#: The admin is the newsroom's desk, not "Django administration": one name in its header, its
+#: browser titles and its index (templates/admin/base_site.html greets the staff member by name).
+SITE_NAME = "BTW Profiles"
+admin.site.site_header = admin.site.site_title = admin.site.index_title = SITE_NAME

@@ -10,6 +10,8 @@ from django.db import models
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from membership.models import Tier
+
 from ..citations import citation_problems
 from ..paginators import EstimatedCountPaginator
 
@@ -19,6 +21,22 @@ COMPACT_TEXT = {
     models.URLField: {"assume_scheme": "https"},
 }
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+#: The empty choice of an optional tier gate: leaving it empty is what makes a row public.
+PUBLIC_TIER_CHOICE = "Public (everyone)"
+
+
+def tier_choice_options(db_field) -> dict:
+    """The form field options of a `required_tier` gate: only members' tiers are offered, and
+    "public" is said once — by the empty choice of an optional gate ("Public (everyone)"), never
+    by both "---------" and a "Public" tier. A gate that must name a tier (briefings) keeps the
+    plain empty choice, which the form refuses."""
+    if db_field.name != "required_tier":
+        return {}
+    options = {"queryset": Tier.objects.members_only()}
+    if db_field.null:
+        options["empty_label"] = PUBLIC_TIER_CHOICE
+    return options
 
 
 class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):

@@ -6,16 +6,16 @@ member briefings. Evidence and relationships build on `ProfileChildAdmin` in `re
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import flatten
 from django.contrib.admin.widgets import AdminTextareaWidget
 from django.db import models
 from guardian.admin import GuardedModelAdminMixin
 
-from membership.models import Tier
-
 from .. import permissions
+from ..citations import CITATION_HELP
 from ..forms import ProfileChildForm, RelatedLinkForm, add_citation_help
 from ..models import Briefing, FAQItem, Institution, RelatedLink, TimelineEvent, Watchpoint
-from .base import COMPACT_TEXT, URL_FIELDS, ReadOnlyHistoryAdmin, warn_about_citations
+from .base import COMPACT_TEXT, URL_FIELDS, ReadOnlyHistoryAdmin, tier_choice_options, warn_about_citations
 from .grants import ObjectPermissionsForms
 from .scope import OutOfScopeIs403, scope_of
 
@@ -70,8 +70,7 @@ class ProfileChildAdmin(OutOfScopeIs403, ReadOnlyHistoryAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == self.parent_field:
             kwargs["queryset"] = permissions.editable_institutions(request.user)
-        elif db_field.name == "required_tier" and self.model is Briefing:
-            kwargs["queryset"] = Tier.objects.members_only()
+        kwargs = {**tier_choice_options(db_field), **kwargs}
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -79,6 +78,16 @@ class ProfileChildAdmin(OutOfScopeIs403, ReadOnlyHistoryAdmin):
         if self.citation_fields:
             add_citation_help(form.base_fields)
         return form
+
+    def get_fieldsets(self, request, obj=None):
+        """How to cite is explained once, in the description of the first fieldset with a citable
+        field (whatever change-form template the page uses); each such field keeps a short hint."""
+        fieldsets = super().get_fieldsets(request, obj)
+        for at, (name, options) in enumerate(fieldsets):
+            names = set(flatten(options["fields"]))
+            if names & set(self.citation_fields) and not options.get("description"):
+                return [*fieldsets[:at], (name, {**options, "description": CITATION_HELP}), *fieldsets[at + 1:]]
+        return fieldsets
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

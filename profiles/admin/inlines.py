@@ -11,8 +11,6 @@ from django.contrib import admin
 from django.contrib.admin.widgets import AdminTextareaWidget
 from django.db import models
 
-from membership.models import Tier
-
 from ..forms import (
     FAQFormSet,
     ProfileChildForm,
@@ -24,7 +22,7 @@ from ..forms import (
     add_review_help,
 )
 from ..models import Briefing, EvidenceItem, FAQItem, RelatedLink, Relationship, TimelineEvent, Watchpoint
-from .base import COMPACT_TEXT, URL_FIELDS, cite_as
+from .base import COMPACT_TEXT, URL_FIELDS, cite_as, tier_choice_options
 from .scope import scope_of
 
 
@@ -43,6 +41,10 @@ class ProfileChildInline:
 
     def has_add_permission(self, request, obj):
         return super().has_add_permission(request, obj) and self._profile_editable(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        kwargs = {**tier_choice_options(db_field), **kwargs}
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and self._profile_editable(request, obj)
@@ -129,11 +131,6 @@ class BriefingInline(ProfileChildInline, admin.StackedInline):
     show_change_link = True  # its page holds the per-reader grants (object permissions)
     fields = [("title", "required_tier", "order"), "body", "source_notes"]
     formfield_overrides = {**URL_FIELDS, models.TextField: {"widget": AdminTextareaWidget(attrs={"rows": 6})}}
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "required_tier":
-            kwargs["queryset"] = Tier.objects.members_only()
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 #: The profile form's inlines, in the order of the profile page.

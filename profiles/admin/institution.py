@@ -135,8 +135,8 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
         return obj is None or scope_of(request).can_see(obj)
 
     def has_change_permission(self, request, obj=None):
-        if obj is None:
-            return request.user.has_perm(permissions.CHANGE_PERM)
+        if obj is None:  # "may change some profile": an analyst's list offers their assignments to change
+            return request.user.has_perm(permissions.CHANGE_PERM) or scope_of(request).edits_anything
         return scope_of(request).can_edit(obj)
 
     def get_fieldsets(self, request, obj=None):

@@ -37,6 +37,13 @@ class AdminScope:
         return permissions.moderates_anything(self.user)
 
     @cached_property
+    def edits_anything(self) -> bool:
+        """Whether this user changes at least one profile: a lead analyst (global permission) or an
+        analyst with an assignment. Django asks `has_change_permission(request)` without an object
+        for the changelist's title ("Select institution to change" rather than "… to view")."""
+        return permissions.editable_institutions(self.user).exists()
+
+    @cached_property
     def sees_every_institution(self) -> bool:
         return permissions.sees_every_institution(self.user)
 
