@@ -73,8 +73,8 @@ class CachedProfile:
 def variant(reader: Reader, request) -> str:
     """What this reader's parts depend on, as a cache key part (see the module's docstring)."""
     grants = ",".join(str(pk) for pk in granted_object_pks(reader, Briefing)) if reader.is_authenticated else ""
-    path = shared_request(request).get_full_path()
-    return hashlib.sha256(f"{reader.render_key}\n{grants}\n{path}".encode()).hexdigest()[:32]
+    # The parts are rendered on the bare path (`shared_request`): the query string never reaches them.
+    return hashlib.sha256(f"{reader.render_key}\n{grants}\n{request.path}".encode()).hexdigest()[:32]
 
 
 def site_key() -> str:
