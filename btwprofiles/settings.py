@@ -135,7 +135,14 @@ if REDIS_URL:
             "BACKEND": "btwprofiles.redis_cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="btw"),
-        }
+        },
+        # Where the Redis cache keeps its epoch, the record of writes it dropped while Redis was
+        # unreachable (btwprofiles/redis_cache.py): it must outlive a Redis that lost them.
+        "durable": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "btw_cache",
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="btw"),
+        },
     }
 else:
     CACHES = {
