@@ -196,8 +196,10 @@ def _understood_query(request, params: tuple[str, ...]) -> str:
 
 
 def _key(request, query: str = "") -> str:
-    """One page per scheme, allowed host, path and understood query: the address a reader could share."""
-    url = f"{request.scheme}://{request.get_host()}{request.path}?{query}"
+    """One page per path and understood query. Not per scheme or host: every address a shared page
+    shows comes from `siteurl`, so each allowed host name (or http behind a proxy) would only store
+    the same bytes again (tests/test_shared_renders.py)."""
+    url = f"{request.path}?{query}"
     return PAGE_KEY.format(digest=hashlib.sha256(url.encode()).hexdigest()[:32])
 
 

@@ -30,6 +30,16 @@ def test_cached_page_costs_no_database_query(client, django_assert_num_queries):
         assert client.get(reverse("home"))["X-Page-Cache"] == "hit"
 
 
+
+def test_one_stored_page_serves_every_allowed_host_name_and_scheme(client):
+    """Shared pages name the site's own address (siteurl), never the Host asked for, so a second host
+    name or https behind a proxy is the same page, not a second copy in the cache."""
+    profile = InstitutionFactory(name="One Copy Exchange")
+    first = client.get(profile.get_absolute_url(), HTTP_HOST="localhost")
+    again = client.get(profile.get_absolute_url(), HTTP_HOST="127.0.0.1", secure=True)
+    assert first["X-Page-Cache"] == "miss" and again["X-Page-Cache"] == "hit"
+    assert again.content == first.content and b"//localhost" not in first.content
+
 def test_saving_a_profile_invalidates_cached_pages_at_once(client):
     inst = InstitutionFactory(name="Old Name Exchange")
     assert b"Old Name Exchange" in client.get(reverse("home")).content
