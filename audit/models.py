@@ -29,6 +29,7 @@ class AuditEntry(models.Model):
         OVERRIDE = "override", "Publication guard overridden"
         APPLICATION = "application", "Application"
         MEMBERSHIP = "membership", "Membership change"
+        VERIFY = "verify", "Profile verified"
 
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     actor = models.ForeignKey(

@@ -122,3 +122,43 @@ def percentile(values, pct):
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+# --- benches that render admin pages in this process (change form, history compare) -----------------
+
+#: The demo profile (seed_demo) and the demo staff who open its admin pages.
+DEMO_SLUG = "foxconn-openai-ai-infrastructure"
+DEMO_STAFF = [("superuser", "admin@example.org"), ("assigned analyst", "analyst@example.org")]
+
+
+def in_process_django(database_url: str, *, prepare: bool) -> bool:
+    """Set up Django in this process on `database_url` (unless DATABASE_URL is set) with the database
+    cache and plain static storage (asset URLs need no collectstatic manifest). With `prepare`,
+    migrate and seed the demo data instead and answer False: the caller exits."""
+    os.environ.setdefault("DATABASE_URL", database_url)
+    os.environ.update(bench_env(DJANGO_ALLOWED_HOSTS="testserver,127.0.0.1", REDIS_URL=""))
+    if prepare:
+        manage("migrate", "--verbosity", "0", env=dict(os.environ))
+        manage("seed_demo", env=dict(os.environ))
+        return False
+    django_setup()
+    from django.conf import settings
+
+    settings.STORAGES = {
+        **settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    return True
+
+
+def timed_get(client, url) -> tuple[float, list]:
+    """(milliseconds, queries) of one GET of `url` through Django's test client."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    reset_queries()  # the request resets Django's query log when it starts: count from zero
+    with CaptureQueriesContext(connection) as queries:
+        start = time.perf_counter()
+        response = client.get(url)
+        elapsed = (time.perf_counter() - start) * 1000
+    assert response.status_code == 200, (url, response.status_code)
+    return elapsed, queries.captured_queries

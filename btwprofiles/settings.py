@@ -217,6 +217,10 @@ MFA_TOTP_ISSUER = "BTW Profiles"
 BTW_REQUIRE_STAFF_MFA = env.bool("BTW_REQUIRE_STAFF_MFA", default=not DEBUG)
 # Four eyes: nobody approves what they submitted. A one-person newsroom may switch it off.
 BTW_ALLOW_SELF_REVIEW = env.bool("BTW_ALLOW_SELF_REVIEW", default=False)
+# Freshness: a profile nobody has confirmed for this many days joins the re-verification queue.
+BTW_REVERIFY_DAYS = env.int("BTW_REVERIFY_DAYS", default=90)
+# The lead analyst's dashboard lists profiles nobody has saved for this many days as stale.
+BTW_STALE_DAYS = env.int("BTW_STALE_DAYS", default=180)
 
 # How long cached reads live (seconds; 0 turns that cache off). Every entry also carries the content
 # version it was read under, so an edit retires it at once whatever these say (profiles/cache.py).
@@ -258,7 +262,9 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "img-src": ["'self'", "data:"],
-        "style-src": ["'self'"],
+        # The one hash allows a <style> element holding a single line break and nothing else: the
+        # empty one django-guardian's object-permissions page ships (tests/browser/test_admin_console.py).
+        "style-src": ["'self'", "'sha256-AbpHGcgLb+kRsJGnwFEktk7uzpZOCcBY74+YBdrKVGs='"],
         "script-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],

@@ -227,9 +227,6 @@ class ApplicationAdmin(DecisionActionsMixin, admin.ModelAdmin):
         verb = "approved" if decision == "approve" else "rejected"
         return f"{count} application(s) {verb}; the applicants have been e-mailed."
 
-    def decision_title(self, decision):
-        return "Approve applications" if decision == "approve" else "Reject applications"
-
     def after_single_decision(self, request, obj):
         return redirect("admin:membership_application_changelist")
 
@@ -244,13 +241,15 @@ class ApplicationAdmin(DecisionActionsMixin, admin.ModelAdmin):
         ]
 
     def decide_view(self, request, object_id):
-        """Approve or reject one application from its own page."""
+        """Approve or reject one application from its own page (`?decision=approve|reject` presets it)."""
         if not self.has_review_permission(request):
             raise PermissionDenied
         application = get_object_or_404(self.get_queryset(request), pk=object_id)
         queryset = self.get_queryset(request).filter(pk=application.pk)
-        # No preset decision: the page offers both buttons, and the intro text stays neutral.
-        return self._decision_page(request, queryset, None, single=application)
+        # Without a preset decision the page offers both buttons, and its title and intro stay neutral.
+        decision = request.GET.get("decision")
+        decision = decision if decision in dict(self.decision_choices) else None
+        return self._decision_page(request, queryset, decision, single=application)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}

@@ -7,8 +7,9 @@ refusal of one (four eyes, already decided, no permission) is reported by name w
 still go through, and every decision that is taken lands in the admin log.
 
 One template, `admin/decision_page.html`, lays out every such page; what it says comes from the
-admin: the table's columns and cells, each row's warning (why that row will be refused — the
-four-eyes rule among them, stated by the code that enforces it), the intro and the labels.
+admin: the title (the decision the button takes), the table's columns and cells, each row's
+warning (why that row will be refused — the four-eyes rule among them, stated by the code that
+enforces it; such a row is shown but not offered), the intro and the labels.
 
 A `ModelAdmin` using `DecisionActionsMixin` sets `decision_form_class` (a form with `decision` and
 `note` fields), `decision_errors` and `decision_columns`, and implements `decide_one()`,
@@ -82,8 +83,23 @@ class DecisionActionsMixin:
     def decision_done_message(self, count: int, decision: str) -> str:
         return f"{count} item(s) {decision}d."
 
-    def decision_title(self, decision: str | None) -> str:
-        return f"{(decision or 'decide').capitalize()} {self.model._meta.verbose_name_plural}"
+    def decision_title(self, decision: str | None, count: int) -> str:
+        """The page's title and last breadcrumb: the action the button takes, never another one."""
+        opts = self.model._meta
+        noun = opts.verbose_name if count == 1 else opts.verbose_name_plural
+        if decision is None:
+            verbs = " or ".join(label.lower() for _value, label in self.decision_choices)
+            return f"{verbs.capitalize()} {noun}"
+        return f"{decision.capitalize()} {noun}"
+
+    def decision_back_url(self, request, single) -> str:
+        """Where "Cancel" goes: the one object's page, else the list the action was chosen from."""
+        if single is not None:
+            url = self._single_url(single)
+            if url:
+                return url
+        opts = self.model._meta
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist", current_app=self.admin_site.name)
 
     def after_single_decision(self, request, obj):
         """Where the one-object page goes once decided (a redirect)."""
@@ -96,6 +112,11 @@ class DecisionActionsMixin:
 
         Returns None once an action has run (the changelist then redirects back to itself), a
         redirect once a single object's page has run, or the note page (again, with errors).
+
+        The page offers only what will go through: a row with a warning (four eyes, already
+        decided, not the staff member's to decide) says why, is not posted back, and is not counted
+        in the button; when no row is left, the page has no button at all, only the way back.
+        A refused row posted anyway (a stale or forged form) is refused again, by name, when deciding.
         """
         objects = list(objects)
         if request.method == "POST" and request.POST.get("confirm"):
@@ -103,20 +124,24 @@ class DecisionActionsMixin:
             if form.is_valid():
                 self.decide_each(request, objects, form.cleaned_data["decision"], form.cleaned_data["note"])
                 return None if single is None else self.after_single_decision(request, single)
+            decision = decision or self._posted_decision(form)
         else:
             form = self.decision_form_class(initial={"decision": decision})
         rows = [DecisionRow(obj.pk, self.decision_cells(obj), self.decision_warning(request, obj, decision))
                 for obj in objects]
+        allowed = [row for row in rows if not row.warning]
         context = {
             **self.admin_site.each_context(request),
-            "title": self.decision_title(decision),
+            "title": self.decision_title(decision, len(rows)),
             "opts": self.model._meta,
             "columns": self.decision_columns,
             "rows": rows,
+            "allowed_rows": allowed,
+            "refused_count": len(rows) - len(allowed),
             "empty_text": self.decision_empty_text,
-            "intro": self.decision_intro(decision, len(rows)),
+            "intro": self.decision_intro(decision, len(allowed)),
             "note_label": self.decision_note_label(decision),
-            "submit_label": self.decision_submit_label(decision, len(rows)) if decision else "",
+            "submit_label": self.decision_submit_label(decision, len(allowed)) if decision else "",
             "choices": () if decision else self.decision_choices,
             "page_class": self.decision_page_class,
             "form": form,
@@ -124,11 +149,18 @@ class DecisionActionsMixin:
             "action": action,
             "single": single,
             "single_url": self._single_url(single),
+            "back_url": self.decision_back_url(request, single),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
             **(extra_context or {}),
         }
         return TemplateResponse(request, self.decision_template, context)
+
+    def _posted_decision(self, form):
+        """The decision a refused form was posting (its note was missing), so the page comes back
+        titled by that decision; None when it named none of the offered choices."""
+        value = form.data.get("decision")
+        return value if value in dict(form.fields["decision"].choices) else None
 
     def _single_url(self, obj) -> str:
         """The one object's own page, for the breadcrumbs (none when the admin has no such page)."""

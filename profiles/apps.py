@@ -39,3 +39,7 @@ class ProfilesConfig(AppConfig):
         from .search import institution_saved
 
         post_save.connect(institution_saved, sender=Institution, dispatch_uid="btw-search-index-save")
+        # A save that changes nothing records no history row; an editor's reason is kept with it.
+        from . import history
+
+        history.connect([m for m in self.get_models() if history.is_tracked(m)])

@@ -77,6 +77,7 @@ FOXCONN_OPENAI = {
     "status": "published",
     "published_at": at(2025, 11, 21, 8, 30),
     "public_updated_at": at(2025, 11, 24, 16, 10),
+    "last_verified_at": at(2026, 11, 20, 10, 0),  # confirmed by its analyst (profiles.freshness)
     "author": ANALYST,
     "sectors": ["ai-compute", "data-centres", "hardware-manufacturing"],
     "dek": (
@@ -209,7 +210,7 @@ FOXCONN_OPENAI = {
     ],
     "watchpoints": [
         {"kind": "product", "text": "A first co-designed rack generation shown, tested or shipped from a US plant."},
-        {"kind": "market-disclosure",
+        {"kind": "market-disclosure", "review_by": day(2026, 10, 31),
          "text": "A binding order, volume or price for the hardware disclosed by either company."},
         {"kind": "relationship-change",
          "text": "Stargate site operators named as buyers of the partnership's racks."},

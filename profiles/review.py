@@ -167,6 +167,7 @@ def transition(item, *, to_state: str, actor, note: str = ""):
     if to_state == ReviewState.SUBMITTED:
         current.submitted_at = now  # back in the queue: its age starts again
     current._change_reason = f"review: {from_state} → {to_state}"
+    current._history_user = actor  # the decider, also outside a web request (scripts, commands)
     current.save()
     _recorded(current, from_state=from_state, to_state=to_state, actor=actor, note=note, at=now)
     item.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterable
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import formats, timezone
 
 from audit import services as audit
 
-from . import grants, publication, review
+from . import grants, history, publication, review
 from .models import FAQItem, Institution
 from .public_changes import first_public_time, touch_public
 
@@ -246,7 +247,11 @@ def _iso(value) -> str | None:
 
 
 def changed_public_fields(institution: Institution, before: dict) -> list[str]:
-    return [name for name in READER_VISIBLE_FIELDS if getattr(institution, name) != before[name]]
+    """Compared as history compares them: line endings and trailing whitespace are no change."""
+    return [
+        name for name in READER_VISIBLE_FIELDS
+        if history.normalise(getattr(institution, name)) != history.normalise(before[name])
+    ]
 
 
 # --- children -------------------------------------------------------------------------------
@@ -285,3 +290,76 @@ def save_faq_items(*, items: Iterable[FAQItem], deleted: Iterable[FAQItem] = ())
                 FAQItem.objects.filter(pk=item.pk).update(order=top + offset)
     for item in items:
         item.save()
+
+
+# --- reverting to a revision ------------------------------------------------------------------
+
+#: What a revert leaves as it is: whether and when the profile is public, its address, and (on any
+#: object) the review fields and the profile a child belongs to. A revert restores what was said.
+NOT_REVERTED = frozenset({"status", "published_at", "slug"})
+
+
+class StaleRevision(Exception):
+    """The object was saved after the person confirming a revert looked at it."""
+
+    def __init__(self, latest):
+        self.latest = latest
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return (
+            f"This was changed ({history.revision_label(self.latest)}) after you opened the revert page. "
+            "Nothing was reverted: check the changes below, then confirm again."
+        )
+
+
+def revertible_fields(model) -> list:
+    """The fields a revert copies back from a revision: the content people wrote, never review
+    state, bookkeeping, the publication switch or the profile a child belongs to."""
+    owner = getattr(model, "review_owner_field", "institution")
+    return [
+        field
+        for field in history.content_fields(model)
+        if field.editable
+        and field.name not in NOT_REVERTED
+        and field.name not in (owner, "institution")
+        and field.attname not in review.REVIEW_FIELDS
+    ]
+
+
+@transaction.atomic
+def revert_to_revision(*, revision, user, seen_revision_id: int, form_version: int | None = None):
+    """Copy a revision's content back onto its object and save it through the path an edit takes.
+
+    A profile goes through `save_institution` (the optimistic lock: `form_version` is the version
+    the confirmation page showed); evidence and relationships through `save_reviewed_item`, so a
+    changed reviewed field sends an approved item back to review; FAQ rows through
+    `save_faq_items`. Every object is refused with `StaleRevision` when its newest history row is
+    no longer `seen_revision_id`. The new history row's reason says which revision came back.
+    """
+    model = revision.instance_type
+    obj = model._default_manager.select_for_update().get(pk=getattr(revision, model._meta.pk.attname))
+    latest = history.latest_revision(obj)
+    if latest is not None and latest.history_id != seen_revision_id:
+        raise StaleRevision(latest)
+    fields = revertible_fields(model)
+    if all(history.normalise(getattr(obj, f.attname)) == history.normalise(getattr(revision, f.attname))
+           for f in fields):
+        raise ValidationError("This revision says what the current version says: there is nothing to revert.")
+    for field in fields:
+        setattr(obj, field.attname, getattr(revision, field.attname))
+    obj._history_user = user
+    history.give_reason(obj, f"Reverted to {history.revision_label(revision)}")
+    if model is Institution:
+        if form_version is None:
+            raise ValidationError("This page has lost its version marker. Reload it, then confirm again.")
+        return save_institution(institution=obj, user=user, form_version=form_version)
+    if hasattr(model, "review_owner_field"):
+        return save_reviewed_item(item=obj, user=user)
+    obj.full_clean()  # e.g. an FAQ order another question has taken since: a message, not an IntegrityError
+    if model is FAQItem:
+        save_faq_items(items=[obj])
+    else:
+        obj.save()
+    return obj

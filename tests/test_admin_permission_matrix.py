@@ -75,6 +75,8 @@ def child(list_roles=None, obj=None, add=None, delete=None):
         "object": obj if obj is not None else ON_P,
         "add": add if add is not None else ANALYSTS | SUPER,
         "delete": delete if delete is not None else EDIT_P,
+        # Reverting to a revision is an edit (through the services): never by a moderator.
+        "revert": EDIT_P,
     }
 
 
@@ -106,6 +108,9 @@ POLICY = {
         "permissions_user": {"lead", "superuser"},
         "permissions_self": NOBODY,
         "permissions_group": {"lead", "superuser"},
+        # "Confirm sections still hold": whoever changes the profile, never a moderator as such.
+        "confirm_sections": EDIT_P,
+        "revert": EDIT_P,
     },
     "profiles.sector": {"changelist": ANALYSTS | SUPER, "object": ANALYSTS | SUPER, "add": ANALYSTS | SUPER,
                         "delete": SUPER},
@@ -113,6 +118,9 @@ POLICY = {
         **child(list_roles=ANALYSTS | MODERATE_P, obj=ON_P | MODERATE_P),
         "queue": STAFF,  # the old queue address: a redirect to the queue, which decides
         "review": MODERATE_P,
+        # The Markdown editor's preview (POST) and evidence picker, for whoever sees the profile.
+        "preview": ON_P | MODERATE_P,
+        "citable": ON_P | MODERATE_P,
     },
     "profiles.relationship": {
         **child(list_roles=ANALYSTS | MODERATE_P, obj=ON_P | MODERATE_P),
@@ -121,7 +129,11 @@ POLICY = {
     },
     # The moderation queues: a list and its actions, for whoever moderates any profile.
     "profiles.evidencequeueitem": {"changelist": MODERATE_P},
+    # The re-verification queue: for those who confirm profiles (each sees the ones they change).
+    "profiles.reverificationqueueitem": {"changelist": ANALYSTS | SUPER},
     "profiles.relationshipqueueitem": {"changelist": MODERATE_P},
+    # The decision log (its one page, hung on ReviewRecord): every staff member, scoped inside the page.
+    "profiles.reviewrecord": {"changelist": STAFF},
     "profiles.watchpoint": child(),
     "profiles.timelineevent": child(),
     "profiles.faqitem": child(),
@@ -134,6 +146,9 @@ POLICY = {
         "permissions_self": NOBODY,
         "permissions_group": EDIT_P,
     },
+    # Bulk import and export (profiles/admin/bulk.py), pages of no model ("changelist": there is
+    # none): importing writes text (analysts, leads; never moderators), exports are scoped per person.
+    "profiles.bulk": {"changelist": NOBODY, "import": ANALYSTS | SUPER, "export": STAFF},
 }
 
 #: Which policy entry each kind of admin URL answers to.
@@ -144,17 +159,27 @@ KIND_OF_VIEW = {
     "delete": "delete",
     "history": "object",
     "simple_history": "object",
+    "history_compare": "object",  # reading history: whoever may open the object
+    "history_revert": "revert",
     "permissions": "permissions",
     "permissions_manage_user": "permissions_user",
     "permissions_manage_group": "permissions_group",
     "queue": "queue",
     "review": "review",
+    "preview": "preview",
+    "citable": "citable",
     "decide": "decide",
     "password_change": "password",
+    "import": "import",
+    "export": "export",
+    "confirm_sections": "confirm_sections",
 }
 
 #: Kinds of view that answer those the policy permits with a redirect (old addresses kept for links).
 REDIRECTS = {"queue"}
+
+#: Kinds of view that take POST only: a GET by those the policy permits is 405.
+POST_ONLY = {"preview"}
 
 #: Site-wide admin pages: every staff member may open them.
 SITE_PAGES = {"index", "password_change", "password_change_done", "jsi18n"}
@@ -236,7 +261,10 @@ class World:
             kind="test", from_email="site@example.org", to=["x@example.org"], subject="S", body="B"
         )
         self.objects["profiles.evidencequeueitem"] = self.objects["profiles.evidenceitem"]
+        self.objects["profiles.reverificationqueueitem"] = self.profile
         self.objects["profiles.relationshipqueueitem"] = self.objects["profiles.relationship"]
+        self.objects["profiles.reviewrecord"] = None  # the decision log: one list page, no object pages
+        self.objects["profiles.bulk"] = None  # the import and export pages name no object
         self.objects["audit.auditentry"] = record(
             actor=author, action=Action.REVIEW, target=self.objects["profiles.evidenceitem"], summary="A decision."
         )
@@ -295,12 +323,17 @@ class World:
                 continue
             label, kind = _split_name(name)
             obj = self.objects[label]
-            if kind in ("changelist", "add", "queue"):
+            if kind in ("changelist", "add", "queue", "import", "export"):
                 out.append((reverse(f"admin:{name}"), label, kind))
-            elif kind in ("change", "delete", "history", "permissions"):
+            elif kind in ("preview", "citable"):
+                out.append((reverse(f"admin:{name}") + f"?profile={self.profile.pk}", label, kind))
+            elif kind in ("change", "delete", "history", "history_compare", "permissions", "confirm_sections"):
                 out.append((reverse(f"admin:{name}", args=[obj.pk]), label, kind))
             elif kind == "simple_history":
                 version = obj.history.order_by("-history_id").first().history_id
+                out.append((reverse(f"admin:{name}", args=[obj.pk, version]), label, kind))
+            elif kind == "history_revert":
+                version = obj.history.order_by("history_id").first().history_id
                 out.append((reverse(f"admin:{name}", args=[obj.pk, version]), label, kind))
             elif kind == "permissions_manage_user":
                 out.append((reverse(f"admin:{name}", args=[obj.pk, self.other_user.pk]), label, kind))
@@ -344,6 +377,8 @@ def expected(role, label, kind) -> str:
     rule = KIND_OF_VIEW.get(kind, kind)
     if role not in POLICY[label][rule]:
         return "denied"
+    if kind in POST_ONLY:
+        return "method"
     return "redirect" if kind in REDIRECTS else "ok"
 
 

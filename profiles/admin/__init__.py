@@ -8,6 +8,7 @@
 - `reviewed.py`    evidence and relationships: review buttons, review record, authors, diff
 - `decisions.py`   approve / reject / retract, object by object through `profiles.review`
 - `queue.py`       the moderation queue (its own admin, on proxy models)
+- `freshness.py`   the re-verification queue (profiles nobody confirmed lately, on a proxy model)
 - `grants.py`      guardian's object-permissions pages, held to `profiles.grants`
 
 Who may do what (groups are data, see migration 0002): analysts add profiles and change those
@@ -20,7 +21,7 @@ Importing this package names the admin site and registers every admin (Django's 
 
 from django.contrib import admin
 
-from . import children, institution, queue, reviewed  # noqa: F401  (each registers its admins)
+from . import bulk, children, decision_log, freshness, institution, queue, reviewed  # noqa: F401  (each registers its admins)
 
 #: The admin is the newsroom's desk, not "Django administration": one name in its header, its
 #: browser titles and its index (templates/admin/base_site.html greets the staff member by name).

@@ -15,12 +15,12 @@ from .. import permissions
 from ..citations import CITATION_HELP
 from ..forms import ProfileChildForm, RelatedLinkForm, add_citation_help
 from ..models import Briefing, FAQItem, Institution, RelatedLink, TimelineEvent, Watchpoint
-from .base import COMPACT_TEXT, URL_FIELDS, ReadOnlyHistoryAdmin, tier_choice_options, warn_about_citations
+from .base import COMPACT_TEXT, URL_FIELDS, HistoryAdmin, tier_choice_options, warn_about_citations
 from .grants import ObjectPermissionsForms
 from .scope import OutOfScopeIs403, scope_of
 
 
-class ProfileChildAdmin(OutOfScopeIs403, ReadOnlyHistoryAdmin):
+class ProfileChildAdmin(OutOfScopeIs403, HistoryAdmin):
     """A child of a profile: listed, changed and deleted only within the staff member's profiles."""
 
     parent_field = "institution"

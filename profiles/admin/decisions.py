@@ -147,8 +147,11 @@ class ReviewDecisions(DecisionActionsMixin):
         who = "its submitter is" if count == 1 else "their submitters are"
         return f"{count} {noun} {PAST_TENSE[decision]}; {who} e-mailed the decision."
 
-    def decision_title(self, decision):
-        return f"{(decision or 'review').capitalize()} {self.decided_opts.verbose_name_plural}"
+    def decision_title(self, decision, count):
+        """Named after the item decided, whichever admin (item pages or queue) lists it."""
+        opts = self.decided_opts
+        noun = opts.verbose_name if count == 1 else opts.verbose_name_plural
+        return f"{(decision or 'review').capitalize()} {noun}"
 
     def after_single_decision(self, request, obj):
         opts = self.decided_opts

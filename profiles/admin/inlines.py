@@ -24,9 +24,10 @@ from ..forms import (
 from ..models import Briefing, EvidenceItem, FAQItem, RelatedLink, Relationship, TimelineEvent, Watchpoint
 from .base import COMPACT_TEXT, URL_FIELDS, cite_as, tier_choice_options
 from .scope import scope_of
+from .widgets import MarkdownFieldsMixin, PreloadedAutocompleteSelect, preload_selected
 
 
-class ProfileChildInline:
+class ProfileChildInline(MarkdownFieldsMixin):
     """Inline permissions follow the parent profile: add, change and delete only where it is editable."""
 
     extra = 0
@@ -43,8 +44,20 @@ class ProfileChildInline:
         return super().has_add_permission(request, obj) and self._profile_editable(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
+            kwargs["widget"] = PreloadedAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
         kwargs = {**tier_choice_options(db_field), **kwargs}
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and db_field.name == "required_tier":
+            # The tiers, read once for the inline rather than once per row (and without a COUNT first).
+            field.choices = list(iter(field.choices))
+        return field
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None and obj.pk is not None:
+            preload_selected(formset.form.base_fields, self.get_queryset(request).filter(**{formset.fk.name: obj}))
+        return formset
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and self._profile_editable(request, obj)
@@ -96,10 +109,13 @@ class RelationshipInline(ReviewedInline, admin.TabularInline):
     readonly_fields = ["review_state"]
     autocomplete_fields = ["target", "evidence"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("source", "target")  # each row is titled by both
+
 
 class WatchpointInline(ProfileChildInline, admin.TabularInline):
     model = Watchpoint
-    fields = ["order", "kind", "text", "required_tier", "status", "triggered_at"]
+    fields = ["order", "kind", "text", "required_tier", "status", "triggered_at", "review_by"]
 
 
 class TimelineEventInline(ProfileChildInline, admin.TabularInline):

@@ -7,27 +7,40 @@ children, then the guard, in one transaction). When that service refuses after t
 valid (a stale edit, a refused publication), everything rolls back and the form comes back with
 the editor's input and the reason: the refusal is handed to a fresh admin built for that one
 answer (`InstitutionAdmin(..., refusal=...)`), whose form carries it.
+
+Whoever may change a profile also confirms that its sections still hold, on a page of its own
+(`<id>/confirm-sections/`, linked from the "last verified" line of the form and from the
+re-verification queue), through `profiles.freshness`.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdminMixin
 
 from audit.services import user_label
 
-from .. import permissions, publication, services
+from .. import freshness, permissions, publication, services
 from ..citations import CITATION_HELP
 from ..forms import InstitutionAdminForm
 from ..models import EvidenceItem, FAQItem, Institution, Relationship, Sector
 from ..search import refresh_search_index
-from .base import ReadOnlyHistoryAdmin, warn_about_citations
+from .base import HistoryAdmin, warn_about_citations
 from .grants import ObjectPermissionsForms
 from .inlines import PROFILE_INLINES
 from .scope import OutOfScopeIs403, scope_of
+
+#: The re-verification queue (profiles.admin.freshness), where a confirmation may start and end.
+QUEUE_CHANGELIST = "admin:profiles_reverificationqueueitem_changelist"
 
 #: Autocomplete fields that may point at any profile (linking is not editing).
 LINK_TARGET_FIELDS = {"target"}
@@ -41,7 +54,7 @@ def _autocomplete_field(request) -> str | None:
 
 
 @admin.register(Institution)
-class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdminMixin, ReadOnlyHistoryAdmin):
+class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdminMixin, HistoryAdmin):
     form = InstitutionAdminForm
     change_form_template = "admin/profiles/institution/change_form.html"
     object_permission_codenames = ("change_institution", "moderate_evidence")
@@ -59,14 +72,17 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
         }),
         ("Publishing", {
             "fields": [
-                "status", "published_at", "publication_checklist", "public_updated_at", "last_saved", "loaded_version",
+                "status", "published_at", "publication_checklist", "public_updated_at", "last_verified", "last_saved",
+                "loaded_version",
             ],
             "description": "Drafts, scheduled and archived profiles are hidden from readers; "
             "“Preview on site” shows them to staff with a preview banner. A profile is published or "
             "scheduled only once its publication checklist is complete.",
         }),
     ]
-    readonly_fields = ["public_updated_at", "last_saved", "publication_checklist"]
+    readonly_fields = [
+        "public_updated_at", "last_verified", "last_verified_info", "last_saved", "publication_checklist",
+    ]
     list_display = [
         "name", "type", "base_region", "criticality", "time_horizon", "status", "published_at", "updated_at",
         "last_edited_by",
@@ -94,6 +110,27 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
         who = user_label(obj.last_edited_by) if obj.last_edited_by else "unknown"
         when = formats.date_format(timezone.localtime(obj.updated_at), "j M Y, H:i")
         return f"version {obj.version}, by {who}, {when}"
+
+    @admin.display(description="last verified")
+    def last_verified_info(self, obj):
+        """When and by whom the sections were last confirmed (what staff who may not confirm see)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        due = " Due for re-verification." if obj.is_due_for_reverification() else ""
+        return f"{self.last_verified_summary(obj)}{due}"
+
+    @admin.display(description="last verified")
+    def last_verified(self, obj):
+        """The same, with the way to confirm the sections again (for those who may change the profile)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        opts = self.opts
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_confirm_sections", args=[obj.pk])
+        return format_html(
+            '{} <a class="button confirm-sections" href="{}">Confirm sections still hold…</a>',
+            self.last_verified_info(obj),
+            url,
+        )
 
     @admin.display(description="publication checklist")
     def publication_checklist(self, obj):
@@ -142,7 +179,8 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is not None and not self.has_change_permission(request, obj):
-            return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "loaded_version"]})
+            read_only = {"last_verified": "last_verified_info"}  # no "Confirm" for those who may not change it
+            return [(name, {**opts, "fields": [read_only.get(f, f) for f in opts["fields"] if f != "loaded_version"]})
                     for name, opts in fieldsets]
         if publication.may_override(request.user):  # the override field exists for superusers only
             return [(name, {**opts, "fields": self._with_override(opts["fields"])}) for name, opts in fieldsets]
@@ -160,6 +198,52 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
         context["can_manage_object_permissions"] = request.user.has_perm(permissions.CHANGE_PERM)
         context["citation_help"] = CITATION_HELP
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # Freshness: "Confirm sections still hold", a page of its own (GET asks, POST confirms).
+
+    def get_urls(self):
+        opts = self.opts
+        confirm = path(
+            "<path:object_id>/confirm-sections/",
+            self.admin_site.admin_view(self.confirm_sections_view),
+            name=f"{opts.app_label}_{opts.model_name}_confirm_sections",
+        )
+        return [confirm, *super().get_urls()]
+
+    def confirm_sections_view(self, request, object_id):
+        """Ask, then record through `freshness.confirm_sections`: whoever may change the profile."""
+        obj = self.get_object(request, unquote(object_id))  # out of an analyst's scope: 403
+        if obj is None:
+            raise Http404("No such profile.")
+        if not scope_of(request).can_edit(obj):
+            raise PermissionDenied("Only those who may change this profile confirm its sections.")
+        change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        # Opened from the re-verification queue (`?from=queue`): back to the queue, never elsewhere.
+        back_url = reverse(QUEUE_CHANGELIST) if request.GET.get("from") == "queue" else change_url
+        if request.method == "POST":
+            freshness.confirm_sections(institution=obj, user=request.user)
+            messages.success(request, f"Recorded: you confirmed that the sections of “{obj.name}” still hold.")
+            return HttpResponseRedirect(back_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Confirm sections still hold",
+            "subtitle": str(obj),
+            "opts": self.opts,
+            "object": obj,
+            "change_url": change_url,
+            "back_url": back_url,
+            "last_verified": self.last_verified_summary(obj),
+            "period_days": settings.BTW_REVERIFY_DAYS,
+        }
+        return TemplateResponse(request, "admin/profiles/institution/confirm_sections.html", context)
+
+    @staticmethod
+    def last_verified_summary(obj) -> str:
+        if not obj.last_verified_at:
+            return "Never confirmed."
+        who = user_label(obj.last_verified_by) if obj.last_verified_by else "unknown"
+        when = formats.date_format(timezone.localtime(obj.last_verified_at), "j F Y")
+        return f"Last confirmed on {when} by {who}."
 
     # Saving: the lock, then the children.
 

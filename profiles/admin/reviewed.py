@@ -26,6 +26,7 @@ from ..review_changes import changes_since_approval
 from .base import cite_as
 from .children import ProfileChildAdmin
 from .decisions import REVIEW_BUTTONS, REVIEW_MOVES, ReviewDecisions
+from .editor import EditorEndpoints
 from .scope import scope_of
 
 
@@ -213,7 +214,7 @@ class ReviewedChildAdmin(ReviewDecisions, ProfileChildAdmin):
 
 
 @admin.register(EvidenceItem)
-class EvidenceItemAdmin(ReviewedChildAdmin):
+class EvidenceItemAdmin(EditorEndpoints, ReviewedChildAdmin):
     queue_model = EvidenceQueueItem
     list_display = [
         "title", "institution", "publisher", "kind", "source_date", "required_tier", "review_state", "submitted_by",

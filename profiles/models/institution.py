@@ -1,10 +1,12 @@
 """The profile itself: an institution, its sectors, the publication rule (`published_condition`,
 used by every queryset that names a profile) and its guardian object-permission tables."""
 
+import datetime
+
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -45,6 +47,15 @@ def scheduled_condition(path: str = "", at=None) -> Q:
     return Q(**{f"{path}status": Institution.Status.PUBLISHED, f"{path}published_at__gt": at or timezone.now()})
 
 
+#: The re-verification queue's order: never confirmed first, then the oldest confirmation.
+REVERIFICATION_ORDER = (F("last_verified_at").asc(nulls_first=True), "published_at", "pk")
+
+
+def reverify_period() -> datetime.timedelta:
+    """How long a confirmation that a profile's sections still hold lasts (`BTW_REVERIFY_DAYS`)."""
+    return datetime.timedelta(days=settings.BTW_REVERIFY_DAYS)
+
+
 class InstitutionQuerySet(models.QuerySet):
     def published(self, at=None):
         """Readers see only published profiles whose publication time has come."""
@@ -56,6 +67,15 @@ class InstitutionQuerySet(models.QuerySet):
 
     def recently_updated(self):
         return self.order_by("-public_updated_at", "-pk")
+
+    def due_for_reverification(self, now=None):
+        """Published profiles nobody has confirmed within `BTW_REVERIFY_DAYS` (never confirmed, or
+        confirmed before the period began), the longest unconfirmed first: the re-verification queue."""
+        now = now or timezone.now()
+        return self.filter(
+            published_condition(at=now),
+            Q(last_verified_at__isnull=True) | Q(last_verified_at__lt=now - reverify_period()),
+        ).order_by(*REVERIFICATION_ORDER)
 
     def for_listing(self):
         return self.only(
@@ -181,6 +201,23 @@ class Institution(models.Model):
     last_edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
     )
+    last_verified_at = models.DateTimeField(
+        "last verified",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When an analyst last confirmed that the profile's sections still hold. Readers see the "
+        "date next to “Updated”; after BTW_REVERIFY_DAYS the profile joins the re-verification queue.",
+    )
+    last_verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="last verified by",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     search_vector = SearchVectorField(
         null=True,
         blank=True,
@@ -258,6 +295,13 @@ class Institution(models.Model):
     def last_updated(self):
         return self.public_updated_at or self.published_at
 
+    def is_due_for_reverification(self, now=None) -> bool:
+        """`InstitutionQuerySet.due_for_reverification` for one loaded row."""
+        now = now or timezone.now()
+        if not self.is_published(now):
+            return False
+        return self.last_verified_at is None or self.last_verified_at < now - reverify_period()
+
 
 class InstitutionUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(Institution, on_delete=models.CASCADE)
@@ -265,3 +309,15 @@ class InstitutionUserObjectPermission(UserObjectPermissionBase):
 
 class InstitutionGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Institution, on_delete=models.CASCADE)
+
+
+class ReverificationQueueItem(Institution):
+    """A published profile due for re-verification, as its queue lists it (see
+    `InstitutionQuerySet.due_for_reverification`). A proxy: no table of its own, so the queue has its
+    own admin, columns and permissions while confirmations act on the real profile."""
+
+    class Meta:
+        proxy = True
+        ordering = list(REVERIFICATION_ORDER)
+        verbose_name = "profile due for re-verification"
+        verbose_name_plural = "profiles due for re-verification"

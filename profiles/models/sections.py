@@ -27,6 +27,17 @@ class WatchpointQuerySet(GatedQuerySet):
     def open(self):
         return self.exclude(status=Watchpoint.Status.CLOSED)
 
+    def overdue(self, today=None):
+        """Open watchpoints whose review-by date has passed, on profiles still in use (not archived):
+        what the staff digest reminds their analysts of, the most overdue first."""
+        today = today or timezone.localdate()
+        return (
+            self.open()
+            .filter(review_by__lt=today)
+            .exclude(institution__status=Institution.Status.ARCHIVED)
+            .order_by("review_by", "pk")
+        )
+
 
 class Watchpoint(OrderedChild):
     """Something readers should watch for; members-only ones carry a tier."""
@@ -69,6 +80,13 @@ class Watchpoint(OrderedChild):
         related_name="watchpoints",
         help_text="Optional source for the trigger; shown only once approved and visible to the reader.",
     )
+    review_by = models.DateField(
+        "review by",
+        null=True,
+        blank=True,
+        help_text="Staff only, optional: the day this watchpoint should be looked at again. Once it has "
+        "passed, the profile's analysts are reminded in their staff digest.",
+    )
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -91,6 +109,16 @@ class Watchpoint(OrderedChild):
     @property
     def title(self):
         return f"{self.get_kind_display()} watchpoint"
+
+    def is_overdue(self, today=None) -> bool:
+        """`WatchpointQuerySet.overdue` for one loaded row (its profile's status read from `institution`)."""
+        today = today or timezone.localdate()
+        return (
+            self.status != self.Status.CLOSED
+            and self.review_by is not None
+            and self.review_by < today
+            and self.institution.status != Institution.Status.ARCHIVED
+        )
 
     @classmethod
     def from_db(cls, db, field_names, values):

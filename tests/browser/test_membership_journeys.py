@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 
 from membership.models import Application, Membership, Tier
+from tests.browser.journeys import sign_in, submit
 from tests.factories import BriefingFactory, InstitutionFactory, tier
 from tests.factories_membership import PASSWORD, moderator, strategic_member
 
@@ -28,14 +29,6 @@ def profile():
     return institution
 
 
-def sign_in(page, email, next_url=None):
-    page.goto("/accounts/login/" + (f"?next={next_url}" if next_url else ""))
-    page.fill("input[name=login]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form.form--login button[type=submit]")
-    page.wait_for_load_state()
-
-
 def test_sign_up_verify_and_read_the_strategic_circle_briefing(new_page, profile):
     page = new_page()
     page.goto(profile.get_absolute_url())
@@ -52,8 +45,7 @@ def test_sign_up_verify_and_read_the_strategic_circle_briefing(new_page, profile
     [message] = [m for m in mail.outbox if "journey.reader@example.org" in m.to]
     link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", message.body).group(0)
     page.goto(re.sub(r"^https?://[^/]+", "", link))
-    page.click("main form button[type=submit]")
-    page.wait_for_load_state()
+    submit(page, "main form button[type=submit]")
     assert Membership.objects.filter(
         user__email="journey.reader@example.org", tier__slug=Tier.STRATEGIC_CIRCLE_SLUG, status="active"
     ).exists()

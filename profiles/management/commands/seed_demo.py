@@ -19,7 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from membership.models import Membership, Tier
-from profiles import demo_data, grants, services
+from profiles import demo_data, freshness, grants, services
 from profiles.models import (
     Briefing,
     EvidenceItem,
@@ -115,6 +115,11 @@ class Seeder:
                 grants.set_object_permissions(
                     actor=lead, obj=institution, perms={*held, "change_institution"}, user=analyst
                 )
+        for spec in demo_data.PROFILES:  # confirmed by their assigned analyst, at a fixed time
+            institution = self.institutions[spec["slug"]]
+            if spec.get("last_verified_at") and institution.last_verified_at != spec["last_verified_at"]:
+                freshness.confirm_sections(institution=institution, user=analyst, at=spec["last_verified_at"])
+                self.counts["updated"] += 1
         refresh_search_index(sorted(self.touched))
 
     # --- helpers --------------------------------------------------------------------------------
@@ -234,7 +239,7 @@ class Seeder:
         for order, item in enumerate(spec.get("watchpoints", []), start=1):
             self._upsert(Watchpoint, {"institution": institution, "order": order}, {
                 "kind": item["kind"], "text": item["text"], "required_tier": self._tier(item.get("tier")),
-                "status": Watchpoint.Status.WATCHING,
+                "status": Watchpoint.Status.WATCHING, "review_by": item.get("review_by"),
             })
         for item in spec.get("timeline", []):
             self._upsert(TimelineEvent, {"institution": institution, "date": item["date"], "title": item["title"]}, {
