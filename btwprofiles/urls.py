@@ -31,5 +31,7 @@ urlpatterns = [
     path("healthz", profile_views.healthz, name="healthz"),
 ]
 
-handler404 = "profiles.views.page_not_found"
-handler500 = "profiles.views.server_error"
+# The admin's look under /admin/, the site's everywhere else (btwprofiles/errors.py).
+handler403 = "btwprofiles.errors.permission_denied"
+handler404 = "btwprofiles.errors.page_not_found"
+handler500 = "btwprofiles.errors.server_error"

@@ -5,12 +5,14 @@ from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
+from django.contrib import messages
 from django.urls import reverse
 
 import siteurl
 from outbox.services import queue
 
 from . import services
+from .models import Membership
 
 
 class SiteNamed:
@@ -38,10 +40,18 @@ class AccountAdapter(DefaultAccountAdapter):
         return getattr(settings, "BTW_SIGNUP_OPEN", True)
 
     def confirm_email(self, request, email_address):
-        """A verified address makes the reader an active Strategic Circle member (self-service tier)."""
+        """A verified address makes the reader an active Strategic Circle member (self-service tier),
+        and says so once: confirming a second address of a member says nothing more."""
+        user = email_address.user
         confirmed = super().confirm_email(request, email_address)
         if confirmed:
-            services.grant_self_service_tier(user=email_address.user)
+            before = set(Membership.objects.active().filter(user=user).values_list("tier_id", flat=True))
+            membership = services.grant_self_service_tier(user=user)
+            if membership is not None and membership.tier_id not in before and membership.is_active():
+                messages.success(
+                    request,
+                    f"You are now a {membership.tier.name} member: member briefings are open to you.",
+                )
         return confirmed
 
     def get_email_confirmation_url(self, request, emailconfirmation):

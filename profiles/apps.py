@@ -34,6 +34,12 @@ class ProfilesConfig(AppConfig):
 
         post_save.connect(follows_changed, sender=Follow, dispatch_uid="btw-follows-save")
         post_delete.connect(follows_changed, sender=Follow, dispatch_uid="btw-follows-delete")
+        # "Sign in to follow" is completed by the sign-in itself (profiles.watch_views).
+        from django.contrib.auth.signals import user_logged_in
+
+        from .watch_views import follow_after_sign_in
+
+        user_logged_in.connect(follow_after_sign_in, dispatch_uid="btw-follow-after-sign-in")
         # A saved profile's text is searchable at once. Connected after the cache receivers: the
         # refresh bumps the content version again once the new vector is written (profiles.search).
         from .search import institution_saved

@@ -23,14 +23,40 @@ MAP_MARGIN_X, MAP_MARGIN_Y = 180, 36
 MAP_MIN_WIDTH, MAP_MIN_HEIGHT = 560, 320
 MAP_PADDING = 12
 LABEL_GAP = 6
-#: Rough advance of one label character (13px sans; 16px bold serif for the centre), for cropping.
-LABEL_CHAR_WIDTH, CENTER_CHAR_WIDTH = 7.2, 8.6
-#: Longest label by hop; longer names are cut with an ellipsis.
-LABEL_CHARS = {0: 34, 1: 24, 2: 20}
+#: Rough advance of one label character (15px sans; 17px bold serif for the centre: profiles/reader.css),
+#: for framing; generous, so that no label is ever cut by the frame.
+LABEL_CHAR_WIDTH, CENTER_CHAR_WIDTH = 8.4, 10.2
+#: Longest label line by hop: longer names wrap onto more lines at word boundaries (never cut,
+#: up to `LABEL_MAX_LINES`; only a name longer than that many lines ends with an ellipsis).
+LABEL_CHARS = {0: 30, 1: 22, 2: 20}
+LABEL_MAX_LINES = 4
+#: Distance between the baselines of a label's lines.
+LABEL_LINE_HEIGHT, CENTER_LINE_HEIGHT = 17, 20
 #: Distance between parallel lines when two institutions are tied more than once.
 PARALLEL_GAP = 7
 #: Kinds drawn without an arrowhead: the tie reads the same both ways.
 SYMMETRIC_KINDS = frozenset({Relationship.Kind.PARTNER})
+
+
+def wrap_label(name: str, width: int, max_lines: int = LABEL_MAX_LINES) -> list[str]:
+    """The name in lines of at most `width` characters, broken between words (a longer word gets a
+    line of its own); past `max_lines` lines the last one ends with an ellipsis."""
+    lines: list[str] = []
+    for word in name.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    if len(lines) > max_lines:
+        rest = " ".join(lines[max_lines - 1 :])
+        lines = [*lines[: max_lines - 1], rest[: width - 1].rstrip() + "…"]
+    return lines or [name]
+
+
+@dataclass(frozen=True)
+class LabelLine:
+    text: str
+    y: float
 
 
 @dataclass(frozen=True)
@@ -40,21 +66,42 @@ class DrawnNode:
     label_x: float
     label_y: float
     anchor: str  # SVG text-anchor: start, middle or end
+    #: Where the label's lines go from `label_y`: "down" (below a node), "up" (above) or "centre" (beside).
+    flow: str = "down"
 
     @property
     def is_center(self) -> bool:
         return self.node.hop == 0
 
     @property
+    def label_lines(self) -> list[str]:
+        """The whole name, wrapped shorter the further out the node sits (also in its tooltip and the table)."""
+        return wrap_label(self.node.name, LABEL_CHARS[self.node.hop])
+
+    @property
     def label(self) -> str:
-        """The name, cut shorter the further out the node sits (the full name is in its tooltip and the table)."""
-        limit = LABEL_CHARS[self.node.hop]
-        name = self.node.name
-        return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+        return " ".join(self.label_lines)
+
+    @property
+    def line_height(self) -> float:
+        return CENTER_LINE_HEIGHT if self.is_center else LABEL_LINE_HEIGHT
+
+    @property
+    def lines(self) -> list[LabelLine]:
+        """Each line of the label with its baseline, stacked in the label's `flow`."""
+        texts = self.label_lines
+        step = self.line_height
+        first = {
+            "down": self.label_y,
+            "up": self.label_y - step * (len(texts) - 1),
+            "centre": self.label_y - step * (len(texts) - 1) / 2,
+        }[self.flow]
+        return [LabelLine(text, round(first + k * step, 1)) for k, text in enumerate(texts)]
 
     @property
     def label_width(self) -> float:
-        return len(self.label) * (CENTER_CHAR_WIDTH if self.is_center else LABEL_CHAR_WIDTH)
+        longest = max(len(line) for line in self.label_lines)
+        return longest * (CENTER_CHAR_WIDTH if self.is_center else LABEL_CHAR_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -75,7 +122,8 @@ class MapDrawing:
     nodes: list[DrawnNode]
     edges: list[DrawnEdge]
     # The SVG's viewBox in the layout's coordinates (graph.width × graph.height plus room for labels),
-    # cropped to what is drawn; width and height are also its intrinsic size, so it is drawn 1:1.
+    # cropped to what is drawn (never cutting a label); width and height are also its intrinsic size, so
+    # it is drawn 1:1 where there is room and scaled down whole on a narrower screen (profiles/reader.css).
     min_x: int
     min_y: int
     width: int
@@ -97,21 +145,22 @@ class MapDrawing:
         return [line for line in (self.more_direct, self.more_indirect) if line]
 
 
-def _label(node: Node, r: float) -> tuple[float, float, str]:
+def _label(node: Node, r: float) -> tuple[float, float, str, str]:
     """Labels sit outside the drawing's centre: beside nodes on the left and right, above or below
     nodes at the top and bottom of the inner ring, so neighbouring names rarely collide. The outer
-    ring's labels always point away from the middle, as its nodes come in pairs."""
+    ring's labels always point away from the middle, as its nodes come in pairs.
+    Returns (x, y of the first baseline, text-anchor, flow of further lines)."""
     if node.hop == 0:
-        return node.x, node.y + r + 18, "middle"
+        return node.x, node.y + r + 20, "middle", "down"
     dx, dy = math.cos(node.angle), math.sin(node.angle)
     side = 0.35 if node.hop == 1 else 0.08
     if dx > side:
-        return node.x + r + LABEL_GAP, node.y + 4, "start"
+        return node.x + r + LABEL_GAP, node.y + 5, "start", "centre"
     if dx < -side:
-        return node.x - r - LABEL_GAP, node.y + 4, "end"
+        return node.x - r - LABEL_GAP, node.y + 5, "end", "centre"
     if dy > 0:
-        return node.x, node.y + r + 14, "middle"
-    return node.x, node.y - r - LABEL_GAP, "middle"
+        return node.x, node.y + r + 16, "middle", "down"
+    return node.x, node.y - r - LABEL_GAP, "middle", "up"
 
 
 def _extent(d: DrawnNode) -> tuple[float, float, float, float]:
@@ -119,11 +168,12 @@ def _extent(d: DrawnNode) -> tuple[float, float, float, float]:
     n = d.node
     label_width = d.label_width
     left = {"start": d.label_x, "end": d.label_x - label_width}.get(d.anchor, d.label_x - label_width / 2)
+    lines = d.lines
     return (
         min(n.x - d.r, left),
-        min(n.y - d.r, d.label_y - 14),
+        min(n.y - d.r, lines[0].y - 17),
         max(n.x + d.r, left + label_width),
-        max(n.y + d.r, d.label_y + 5),
+        max(n.y + d.r, lines[-1].y + 5),
     )
 
 
@@ -136,10 +186,11 @@ def _frame(graph: Graph, nodes: list[DrawnNode]) -> tuple[int, int, int, int]:
     bottom = max(e[3] for e in extents) + MAP_PADDING
     grow_x = max(MAP_MIN_WIDTH - (right - left), 0) / 2
     grow_y = max(MAP_MIN_HEIGHT - (bottom - top), 0) / 2
-    left = max(left - grow_x, -MAP_MARGIN_X)
-    top = max(top - grow_y, -MAP_MARGIN_Y)
-    right = min(right + grow_x, graph.width + MAP_MARGIN_X)
-    bottom = min(bottom + grow_y, graph.height + MAP_MARGIN_Y)
+    # Growing to the minimum size stays within the layout's frame; what is drawn is never cropped.
+    left = min(max(left - grow_x, -MAP_MARGIN_X), left)
+    top = min(max(top - grow_y, -MAP_MARGIN_Y), top)
+    right = max(min(right + grow_x, graph.width + MAP_MARGIN_X), right)
+    bottom = max(min(bottom + grow_y, graph.height + MAP_MARGIN_Y), bottom)
     return math.floor(left), math.floor(top), math.ceil(right - left), math.ceil(bottom - top)
 
 
@@ -190,8 +241,8 @@ def map_drawing(graph: Graph) -> MapDrawing:
     nodes = []
     for node in graph.nodes:
         r = NODE_RADIUS[node.hop]
-        label_x, label_y, anchor = _label(node, r)
-        nodes.append(DrawnNode(node, r, round(label_x, 1), round(label_y, 1), anchor))
+        label_x, label_y, anchor, flow = _label(node, r)
+        nodes.append(DrawnNode(node, r, round(label_x, 1), round(label_y, 1), anchor, flow))
     # Centre node last, so it is painted over the lines and labels of its neighbours.
     nodes.sort(key=lambda d: d.is_center)
     # Two institutions tied more than once get parallel lines, spread around the straight one.

@@ -26,6 +26,7 @@ from .models import (
     FAQItem,
     Institution,
     RelatedLink,
+    ReviewState,
     Sector,
     TimelineEvent,
     Watchpoint,
@@ -87,8 +88,22 @@ SECTIONS = (
 OUTSIDE_CONTENTS = frozenset({"key_points", "at_a_glance"})
 
 
+#: Review states of the sources a staff preview with full sight lists (`sources_for`).
+PREVIEWED_STATES = (ReviewState.APPROVED, ReviewState.SUBMITTED)
+
 #: What the page shows of another profile it links to ("Also read").
 LINK_TARGET_FIELDS = ("id", "name", "slug", "status", "published_at")
+
+
+def sources_for(reader: Reader):
+    """The evidence a reader's page lists: what `public_for` opens to them; staff reading with full
+    sight ("Staff (everything)") also see the items waiting for review, so an analyst sees how a
+    source will look before it is approved (the page marks them "pending review"). Staff parts are
+    never cached (`profile_parts.lookup`), and a "view as tier" preview reads as that tier: no reader
+    render ever holds a pending item."""
+    if reader.sees_everything:
+        return EvidenceItem.objects.filter(review_state__in=PREVIEWED_STATES).visible_to(reader)
+    return EvidenceItem.objects.public_for(reader)
 
 
 def with_profile_lists(institution: Institution, reader: Reader) -> Institution:
@@ -105,10 +120,7 @@ def with_profile_lists(institution: Institution, reader: Reader) -> Institution:
             related={"target": LINK_TARGET_FIELDS},
         ),
         timeline=Rows(TimelineEvent.objects.filter(institution=institution)),
-        sources=Rows(
-            EvidenceItem.objects.public_for(reader).filter(institution=institution),
-            related={"required_tier": None},
-        ),
+        sources=Rows(sources_for(reader).filter(institution=institution), related={"required_tier": None}),
         watchpoints=Rows(Watchpoint.objects.open().filter(institution=institution), related={"required_tier": None}),
         briefings=Rows(Briefing.objects.filter(institution=institution), related={"required_tier": None}),
         faqs=Rows(FAQItem.objects.filter(institution=institution)),
@@ -163,6 +175,8 @@ class ProfilePage:
     show: dict[str, bool] = field(default_factory=dict)
     #: Numbers the [^ev:ID] citations this reader may see (passed to the markdown filters).
     citations: CitationContext | None = None
+    #: Sources listed while still waiting for review (staff preview with full sight only: `sources_for`).
+    pending_ids: frozenset[int] = frozenset()
 
     @property
     def main_sections(self) -> list[Section]:
@@ -264,6 +278,7 @@ def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
         faqs=institution.page_faqs,
         dependencies=summarise_dependencies(institution, institution.page_dependencies),
         citations=CitationContext(sources),
+        pending_ids=frozenset(item.pk for item in sources if item.review_state != ReviewState.APPROVED),
     )
     i = institution
     page.show = {

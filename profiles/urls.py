@@ -13,4 +13,5 @@ urlpatterns = [
     path("<slug:slug>/", cache_anonymous_page(views.InstitutionDetailView.as_view()), name="detail"),
     path("<slug:slug>/map/", cache_anonymous_page(views.InstitutionMapView.as_view()), name="map"),
     path("<slug:slug>/follow/", watch_views.FollowView.as_view(), name="follow"),
+    path("<slug:slug>/follow/sign-in/", watch_views.FollowSignInView.as_view(), name="follow_sign_in"),
 ]

@@ -50,11 +50,44 @@ class WatchError(Exception):
     """A refused watchlist action, with a message for the reader."""
 
 
+class MembersOnly(PermissionDenied):
+    """Following refused to a reader below the Strategic Circle; its 403 page says why (`reader_reason`)."""
+
+    reader_reason = "Watchlists are for members: join the Strategic Circle (free) to follow profiles."
+
+    def __init__(self, message: str = reader_reason):
+        super().__init__(message)
+
+
 def may_follow(reader) -> bool:
     """Watchlists are a member benefit (Strategic Circle and above). Give a request's reader
     (`request.reader`) when there is one: staff follow with the sight their session has."""
     reader = reader_for(reader)
     return reader.is_authenticated and reader.is_member
+
+
+#: The session key of a "Sign in to follow" not completed yet: the profile's pk (`remember_follow`).
+FOLLOW_AFTER_SIGN_IN = "btw_follow_after_sign_in"
+
+
+def remember_follow(session, institution: Institution) -> None:
+    """"Sign in to follow": remember which profile, to follow it once the reader has signed in
+    (`follow_remembered`). Only the intent is kept; the follow itself is made by the sign-in."""
+    session[FOLLOW_AFTER_SIGN_IN] = institution.pk
+
+
+def follow_remembered(*, session, reader) -> Institution | None:
+    """Complete a remembered "Sign in to follow" for a reader who has just signed in; returns the
+    profile now followed, or None when nothing was remembered or it is no longer published.
+    Raises `MembersOnly` for a reader below the Strategic Circle (the intent is dropped either way)."""
+    pk = session.pop(FOLLOW_AFTER_SIGN_IN, None)
+    if pk is None:
+        return None
+    institution = Institution.objects.published().filter(pk=pk).first()
+    if institution is None:
+        return None
+    set_following(reader=reader, institution=institution, follow=True)
+    return institution
 
 
 def follow_cache_keys(user_pk) -> list[str]:
@@ -97,7 +130,7 @@ def set_following(*, reader, institution: Institution, follow: bool) -> bool:
     """Follow or unfollow a published profile; returns whether the reader now follows it."""
     user = reader_for(reader).user
     if not may_follow(reader):
-        raise PermissionDenied("Watchlists are for members: join the Strategic Circle to follow profiles.")
+        raise MembersOnly()
     if follow:
         if not institution.is_published():
             raise WatchError("Only published profiles can be followed.")

@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -12,10 +13,40 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import TemplateView
 
-from membership.gating import reader_for_request
+from membership.gating import reader_for, reader_for_request
 
 from . import watch
 from .models import Institution, WatchSettings
+
+
+class FollowSignInView(View):
+    """GET: the anonymous reader's "Sign in to follow". Remembers the profile in the session and sends
+    them to sign in (from where they may sign up); the sign-in completes the follow
+    (`follow_after_sign_in`). A signed-in reader is sent to the profile, whose follow control fits them."""
+
+    http_method_names = ["get"]
+
+    def get(self, request, slug):
+        institution = get_object_or_404(Institution.objects.published(), slug=slug)
+        if request.user.is_authenticated:
+            return redirect(institution)
+        watch.remember_follow(request.session, institution)
+        return redirect_to_login(institution.get_absolute_url())
+
+
+def follow_after_sign_in(sender, request, user, **kwargs) -> None:
+    """user_logged_in receiver: complete a remembered "Sign in to follow" (by password, or by the
+    sign-in that follows confirming a new account's e-mail address) and say so."""
+    session = getattr(request, "session", None)
+    if session is None or watch.FOLLOW_AFTER_SIGN_IN not in session:
+        return
+    try:
+        institution = watch.follow_remembered(session=session, reader=reader_for(user, request=request))
+    except watch.MembersOnly as refused:
+        messages.info(request, refused.reader_reason)
+        return
+    if institution is not None:
+        messages.success(request, f"You now follow {institution.name}.")
 
 
 class FollowView(LoginRequiredMixin, View):

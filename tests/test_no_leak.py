@@ -12,7 +12,7 @@ import uuid
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core import mail
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import include, path, reverse
 from django.utils import timezone
 
@@ -395,3 +395,73 @@ def test_published_ties_are_named_to_readers(profile, unpublished, unpublished_s
     client = client_for(strategic_member)
     assert f"Tie to the draft {unpublished_secret}" in _map_page(client, profile)
     assert f"Tie to the draft {unpublished_secret}" in _watchlist_and_digest(client, profile)
+
+
+# --- evidence waiting for review: only staff with full sight see it, marked "pending review" --------------
+
+
+@pytest.fixture
+def pending_secret():
+    return f"PENDING{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def pending(profile, pending_secret):
+    """A submitted (not yet approved) public source of the published profile, cited in its body."""
+    item = EvidenceItemFactory(
+        institution=profile,
+        title=f"Pending title {pending_secret}",
+        claim=f"Pending claim {pending_secret}",
+        quote=f"Pending quote {pending_secret}",
+        url=f"https://news.example.org/{pending_secret}",
+        review_state="submitted",
+    )
+    Institution.objects.filter(pk=profile.pk).update(body=f"Capacity doubled [^ev:{item.pk}].")
+    return item
+
+
+def _profile_page_after_a_staff_preview(client, profile):
+    """A staff preview (full sight, pending items listed) must leave nothing for the next reader."""
+    url = reverse("profiles:detail", kwargs={"slug": profile.slug})
+    staff = Client()
+    staff.force_login(StaffFactory())
+    with override_settings(BTW_REQUIRE_STAFF_MFA=False):  # this staff member reads with full sight
+        assert "Pending review" in staff.get(url).content.decode()
+    return full_text(client.get(url))
+
+
+def _profile_page_as_tier_previews(client, profile):
+    """Staff previewing "as a tier" read as that tier: no pending item either."""
+    url = reverse("profiles:detail", kwargs={"slug": profile.slug})
+    staff = Client()
+    staff.force_login(StaffFactory())
+    with override_settings(BTW_REQUIRE_STAFF_MFA=False):
+        return "".join(
+            full_text(staff.get(url, {"as_tier": slug}))
+            for slug in (Tier.STRATEGIC_CIRCLE_SLUG, Tier.LEADERSHIP_ALLIANCE_SLUG)
+        )
+
+
+PENDING_OUTPUTS = {
+    **OUTPUTS,
+    "profile page after a staff preview": _profile_page_after_a_staff_preview,
+    "staff 'view as tier' previews": _profile_page_as_tier_previews,
+}
+PENDING_LOCKED_OUT = {**LOCKED_OUT, "Leadership Alliance member": alliance_member}
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("output", list(PENDING_OUTPUTS))
+@pytest.mark.parametrize("reader", list(PENDING_LOCKED_OUT))
+def test_pending_evidence_is_absent_for_every_reader(output, reader, profile, pending, pending_secret, settings):
+    settings.BTW_REQUIRE_STAFF_MFA = reader in NEEDS_MFA_SETTING
+    text = PENDING_OUTPUTS[output](client_for(PENDING_LOCKED_OUT[reader]), profile)
+    assert pending_secret not in text, f"{output} shows evidence waiting for review to the {reader} reader"
+
+
+@pytest.mark.urls(__name__)
+def test_pending_evidence_is_present_and_marked_in_the_staff_preview(profile, pending, pending_secret):
+    html = _profile_page(client_for(StaffFactory), profile)
+    assert f"Pending title {pending_secret}" in html and f"Pending claim {pending_secret}" in html
+    assert "Pending review" in html
+    assert f'href="#evidence-{pending.pk}"' in html  # its citation resolves in the preview
