@@ -228,6 +228,11 @@ class ProfileChildFormSet(forms.BaseInlineFormSet):
     unique_in_profile: tuple[str, ...] = ()
     unique_message = "Two rows of this profile have the same %(fields)s."
 
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:  # in a table row its only label is the column heading: name it
+            form.fields["DELETE"].widget.attrs.setdefault("aria-label", "Delete this row")
+
     def live_forms(self):
         """Rows that will exist after the save: valid, filled in, not marked for deletion."""
         return [

@@ -23,7 +23,7 @@ from .. import history, publication, services
 from ..citations import citation_problems
 from ..models import Institution, ReviewState
 from ..paginators import EstimatedCountPaginator
-from .widgets import MarkdownFieldsMixin
+from .widgets import AccessibleNamesMixin, MarkdownFieldsMixin
 
 #: Shorter text boxes in inlines; URLs typed without a scheme become https:// ones.
 COMPACT_TEXT = {
@@ -63,7 +63,7 @@ def reason_field() -> forms.CharField:
     )
 
 
-class HistoryAdmin(MarkdownFieldsMixin, SimpleHistoryAdmin):
+class HistoryAdmin(AccessibleNamesMixin, MarkdownFieldsMixin, SimpleHistoryAdmin):
     """Edit history people can read (`profiles.history`): each revision with who, when, the reason
     given and a word-level diff; any two revisions compared; a revert that goes through the write
     services (the optimistic lock applies, reviewed content goes back to review). Every change form

@@ -24,10 +24,10 @@ from ..forms import (
 from ..models import Briefing, EvidenceItem, FAQItem, RelatedLink, Relationship, TimelineEvent, Watchpoint
 from .base import COMPACT_TEXT, URL_FIELDS, cite_as, tier_choice_options
 from .scope import scope_of
-from .widgets import MarkdownFieldsMixin, PreloadedAutocompleteSelect, preload_selected
+from .widgets import AccessibleNamesMixin, MarkdownFieldsMixin, PreloadedAutocompleteSelect, preload_selected
 
 
-class ProfileChildInline(MarkdownFieldsMixin):
+class ProfileChildInline(AccessibleNamesMixin, MarkdownFieldsMixin):
     """Inline permissions follow the parent profile: add, change and delete only where it is editable."""
 
     extra = 0

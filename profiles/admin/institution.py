@@ -15,10 +15,12 @@ re-verification queue), through `profiles.freshness`.
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -60,7 +62,11 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
     object_permission_codenames = ("change_institution", "moderate_evidence")
     inlines = PROFILE_INLINES
     prepopulated_fields = {"slug": ("name",)}
-    autocomplete_fields = ["sectors"]
+    #: Sectors are a short, fixed list (demo_data.SECTORS): boxes to tick, each with its own label,
+    #: rather than a select2 box whose markup axe-core finds inaccessible.
+    formfield_overrides = {
+        **HistoryAdmin.formfield_overrides, models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple},
+    }
     fieldsets = [
         ("Identity & at a glance", {
             "fields": ["name", "slug", ("type", "base_region"), "profile_focus", "sectors", "dek", "key_points"],

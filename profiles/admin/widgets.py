@@ -12,6 +12,8 @@ them, keeping the size the admin gave the box.
 
 from __future__ import annotations
 
+from django import forms
+from django.contrib import admin
 from django.contrib.admin.widgets import AdminTextareaWidget, AutocompleteSelect
 from django.db import models
 from django.urls import reverse
@@ -97,6 +99,36 @@ class MarkdownFieldsMixin:
         )
         field.widget.is_required = field.required
         return field
+
+
+# --- inputs with a name screen readers can announce ------------------------------------------------
+
+
+class AccessibleNamesMixin:
+    """Names (`aria-label`) for the inputs the admin shows without a <label> of their own: the date
+    and the time box of a split date-time field, and — in a table row of a tabular inline, where
+    the column heading is the only label — every input, named by its column. Without them
+    axe-core finds unnamed inputs and selects on the profile's change form."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None:
+            name_widget(field.widget, str(field.label or db_field.verbose_name),
+                        every=isinstance(self, admin.TabularInline))
+        return field
+
+
+def name_widget(widget, name: str, *, every: bool) -> None:
+    inner = getattr(widget, "widget", None)  # the admin wraps relation selects (add/change links)
+    if inner is not None:
+        name_widget(inner, name, every=every)
+    if isinstance(widget, forms.MultiWidget):
+        count = len(widget.widgets)
+        parts = ["date", "time"] if count == 2 else [f"part {n}" for n in range(1, count + 1)]
+        for part, subwidget in zip(parts, widget.widgets, strict=True):
+            subwidget.attrs.setdefault("aria-label", f"{name}, {part}")
+    elif every and inner is None:
+        widget.attrs.setdefault("aria-label", name)
 
 
 # --- inline rows at the cost of one query per column, not per row ----------------------------------

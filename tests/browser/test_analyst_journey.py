@@ -1,6 +1,7 @@
 """The analyst's journey in real Chromium: create a profile with a source, write its story, cite the
 source with the "Cite evidence" picker (keyboard only), watch the live preview number the footnote
-and mark the source "pending review", and save. axe-core finds no serious or critical violation in
+and mark the source "pending review", and save; the publication checklist links to the source
+still awaiting approval. axe-core finds no serious or critical violation in
 the editor or the picker."""
 
 import re
@@ -40,6 +41,11 @@ def test_analyst_creates_a_profile_cites_its_source_with_the_picker_and_saves(ne
     profile = Institution.objects.get(name="Lakeside Carrier Hotel")
     source = EvidenceItem.objects.get(institution=profile)
     assert source.review_state == "submitted"
+
+    # The checklist says what stands between this draft and publication, linking to the source.
+    checklist = page.locator("#publication-checklist")
+    assert "Before publishing" in checklist.inner_text()
+    assert checklist.locator(f"a[href*='/evidenceitem/{source.pk}/']").count() >= 1
 
     # 2. Write the story; the preview follows the text.
     editor = page.locator(".md-editor:has(textarea[name=body])")
