@@ -23,15 +23,16 @@ MAP_MARGIN_X, MAP_MARGIN_Y = 180, 36
 MAP_MIN_WIDTH, MAP_MIN_HEIGHT = 560, 320
 MAP_PADDING = 12
 LABEL_GAP = 6
-#: Rough advance of one label character (15px sans; 17px bold serif for the centre: profiles/reader.css),
-#: for framing; generous, so that no label is ever cut by the frame.
-LABEL_CHAR_WIDTH, CENTER_CHAR_WIDTH = 8.4, 10.2
+#: Rough advance of one label character at the largest size labels are drawn (a phone's: 19px sans,
+#: 21px bold serif for the centre; profiles/reader.css), for framing; generous, so that no label
+#: is ever cut by the frame on any screen.
+LABEL_CHAR_WIDTH, CENTER_CHAR_WIDTH = 10.6, 12.6
 #: Longest label line by hop: longer names wrap onto more lines at word boundaries (never cut,
 #: up to `LABEL_MAX_LINES`; only a name longer than that many lines ends with an ellipsis).
 LABEL_CHARS = {0: 30, 1: 22, 2: 20}
 LABEL_MAX_LINES = 4
 #: Distance between the baselines of a label's lines.
-LABEL_LINE_HEIGHT, CENTER_LINE_HEIGHT = 17, 20
+LABEL_LINE_HEIGHT, CENTER_LINE_HEIGHT = 20, 23
 #: Distance between parallel lines when two institutions are tied more than once.
 PARALLEL_GAP = 7
 #: Kinds drawn without an arrowhead: the tie reads the same both ways.
