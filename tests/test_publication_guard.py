@@ -467,5 +467,5 @@ def test_checklist_adds_at_most_three_queries_to_the_change_form(client, analyst
 
     with_checklist = page_queries()
     monkeypatch.setattr(publication, "publication_checklist", lambda institution, **kwargs: [])
-    # Asked twice: the "Publishing" field and the panel at the top of the form (issue 14), 3 each.
-    assert with_checklist - page_queries() <= 6
+    # Shown twice (the "Publishing" field and the panel at the top of the form), asked once.
+    assert with_checklist - page_queries() <= 3

@@ -141,7 +141,9 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
     @admin.display(description="publication checklist")
     def publication_checklist(self, obj):
         """What the publication guard asks for, as stored: done, or what is missing and where to act."""
-        checks = publication.publication_checklist(obj)
+        checks = getattr(obj, "_publication_checks", None)
+        if checks is None:
+            checks = publication.publication_checklist(obj)
         return format_html(
             '<ul class="publication-checklist">{}</ul>',
             format_html_join("", "{}", ((self._checklist_item(check),) for check in checks)),
@@ -203,6 +205,9 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_manage_object_permissions"] = request.user.has_perm(permissions.CHANGE_PERM)
         context["citation_help"] = CITATION_HELP
+        if obj is not None and obj.pk is not None:
+            # Shown twice (the panel at the top, the Publishing field), asked once, when the form is drawn.
+            obj._publication_checks = context["publication_checks"] = publication.publication_checklist(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # Freshness: "Confirm sections still hold", a page of its own (GET asks, POST confirms).

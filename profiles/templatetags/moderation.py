@@ -116,13 +116,15 @@ def _citation_links(institution) -> list[ChecklistLink]:
 
 
 @register.simple_tag
-def publication_checklist_panel(institution):
-    """The checklist of a saved profile (`publication.publication_checklist`), with links; None for
-    a profile not saved yet."""
+def publication_checklist_panel(institution, checks=None):
+    """The checklist of a saved profile (`publication.publication_checklist`, or the `checks` the
+    admin already asked it for), with links; None for a profile not saved yet."""
     if institution is None or institution.pk is None:
         return None
+    if checks is None:
+        checks = publication.publication_checklist(institution)
     items = []
-    for check in publication.publication_checklist(institution):
+    for check in checks:
         links = [ChecklistLink(link.text, link.url) for link in check.links]
         if not check.ok and check.key == "public-evidence":
             links += _pending_evidence_links(institution)
