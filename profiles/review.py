@@ -176,7 +176,7 @@ def transition(item, *, to_state: str, actor, note: str = ""):
 
 def _recorded(item, *, from_state, to_state, actor, note, at):
     """What follows every move: the append-only record, the audit log, the search index, the
-    public "last updated" date, the submitter's e-mail (after commit) — and, on approval, a new
+    public "last updated" date, the submitter's e-mail (queued with the decision) — and, on approval, a new
     round of authorship."""
     institution = item.reviewed_institution
     ReviewRecord.objects.create(
@@ -196,8 +196,9 @@ def _recorded(item, *, from_state, to_state, actor, note, at):
         )
         if to_state == ReviewState.APPROVED:
             item.authors.clear()  # authorship counts from the last approval
-        model, decided_pk = type(item), item.pk
-        transaction.on_commit(lambda: notify_submitter(model, decided_pk))
+        # Queued in the decision's own transaction: the outbox row commits with the decision or not at
+        # all, and the outbox sends it once the transaction has committed.
+        notify_submitter(type(item), item.pk)
     refresh_search_index([institution.pk])
     if _readers_see_change(item, from_state, to_state):
         record_public_change(institution, summary=_public_summary(item, to_state), at=at)
@@ -303,7 +304,8 @@ DECISION_SUBJECTS = {
 
 
 def notify_submitter(model, pk) -> bool:
-    """E-mail the submitter a decision (run after commit, so a rolled-back decision sends nothing).
+    """E-mail the submitter a decision, through the outbox, inside the decision's transaction (a
+    rolled-back decision queues nothing; the outbox sends only what committed).
 
     Only staff submitters are written to: the message names the item, which may be members-only.
     """

@@ -18,6 +18,7 @@ from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
 from membership.models import Tier
+from outbox.models import OutgoingMail
 from profiles import review, services
 from profiles.models import EvidenceItem, FAQItem, ReviewRecord
 
@@ -679,7 +680,7 @@ def test_no_mail_when_the_decision_rolls_back(moderator, analyst, profile, djang
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
         review.approve(item, actor=moderator)
         raise RuntimeError("rolled back")
-    assert mail.outbox == []
+    assert mail.outbox == [] and not OutgoingMail.objects.exists()  # queued with it, rolled back with it
     assert state_of(item) == S.SUBMITTED
 
 

@@ -8,6 +8,7 @@ from django.db import connection, connections
 from guardian.shortcuts import assign_perm
 
 from membership.models import Tier
+from outbox.models import OutgoingMail
 from profiles import permissions, review
 from profiles.models import EvidenceItem, ReviewRecord, TimelineEvent
 
@@ -260,7 +261,8 @@ def test_decision_mail_goes_to_the_submitter_after_commit(moderator, analyst, dj
     item = submitted(submitted_by=analyst, title="Capacity filing")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         review.approve(item, actor=moderator, note="Matches the filing.")
-    assert mail.outbox == []  # nothing before the commit
+    assert mail.outbox == []  # nothing sent before the commit...
+    assert OutgoingMail.objects.filter(to=[analyst.email]).count() == 1  # ...but queued with the decision
     for callback in callbacks:
         callback()
     [message] = mail.outbox
