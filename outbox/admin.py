@@ -1,11 +1,13 @@
 """Outgoing mail in the admin, for superusers: what was sent, what waits, what failed or is stuck.
 
-Read-only: a message is queued only by the act that causes it and sent only by `send_queued_mail`
-(outbox.services). A failed or stuck row is where an operator looks after an SMTP outage.
+Read-only: a message is queued only by the act that causes it and sent by `send_queued_mail`
+(outbox.services). A failed or stuck row is where an operator looks after an SMTP outage; once the
+server is mended, "Send the failed messages again" gives them a new round of attempts at once.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from . import services
 from .models import OutgoingMail
 
 
@@ -18,6 +20,23 @@ class OutgoingMailAdmin(admin.ModelAdmin):
     list_per_page = 100
     show_full_result_count = False
     readonly_fields = [f.name for f in OutgoingMail._meta.fields]
+    actions = ["retry_failed"]
+
+    @admin.action(description="Send the failed messages again", permissions=["retry"])
+    def retry_failed(self, request, queryset):
+        report = services.retry_failed(list(queryset.values_list("pk", flat=True)))
+        tried = report.sent + report.retrying + report.failed
+        if not tried:
+            self.message_user(request, "None of the chosen messages had failed: nothing was sent.", messages.WARNING)
+            return
+        self.message_user(
+            request,
+            f"{report.sent} of {tried} sent; {report.retrying} will be tried again later, {report.failed} failed.",
+            messages.SUCCESS if report.sent == tried else messages.WARNING,
+        )
+
+    def has_retry_permission(self, request):
+        return self.has_module_permission(request)
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_superuser

@@ -129,6 +129,19 @@ def send_queued(*, ids=None, limit: int | None = None, now=None) -> Report:
     return report
 
 
+def retry_failed(ids) -> Report:
+    """Give messages that failed for good another round of attempts, from now, and try them at once:
+    what an operator does once the mail server is mended. Rows in any other state are left alone
+    (a queued one will be tried anyway; a sent one must never go twice)."""
+    failed = list(
+        OutgoingMail.objects.filter(pk__in=ids, state=OutgoingMail.State.FAILED).values_list("pk", flat=True)
+    )
+    OutgoingMail.objects.filter(pk__in=failed, state=OutgoingMail.State.FAILED).update(
+        state=OutgoingMail.State.QUEUED, attempts=0, next_attempt_at=timezone.now()
+    )
+    return send_queued(ids=failed) if failed else Report()
+
+
 def _claim_next(*, ids, now) -> OutgoingMail | None:
     """Take the oldest due message for this sender alone, and commit that before any SMTP talk."""
     candidates = OutgoingMail.objects.due(now)

@@ -237,6 +237,41 @@ def test_retries_back_off_then_give_up_as_failed_for_staff_to_see(db, flaky_mail
     assert mail.outbox == []
 
 
+
+def failed_for_good(n: int = 1) -> OutgoingMail:
+    row = outbox.queue(message(n), kind="test", send_after_commit=False)
+    OutgoingMail.objects.filter(pk=row.pk).update(state=OutgoingMail.State.FAILED, attempts=outbox.MAX_ATTEMPTS)
+    return row
+
+
+def test_superuser_sends_failed_messages_again_from_the_admin_once_smtp_is_mended(db, client, flaky_mail):
+    failed, waiting = failed_for_good(1), outbox.queue(message(2), kind="test", send_after_commit=False)
+    client.force_login(StaffFactory(is_superuser=True))
+    response = client.post(
+        "/admin/outbox/outgoingmail/",
+        {"action": "retry_failed", "_selected_action": [failed.pk, waiting.pk]},
+        follow=True,
+    )
+    assert "1 of 1 sent" in response.content.decode()
+    failed.refresh_from_db()
+    assert failed.state == OutgoingMail.State.SENT and [m.subject for m in mail.outbox] == ["Message 1"]
+    assert OutgoingMail.objects.get(pk=waiting.pk).state == OutgoingMail.State.QUEUED  # left to the schedule
+
+
+def test_retrying_while_smtp_is_still_down_keeps_the_message_for_later(db, flaky_mail):
+    row = failed_for_good()
+    flaky_mail.failures = 1
+    report = outbox.retry_failed([row.pk])
+    row.refresh_from_db()
+    assert (report.sent, report.retrying) == (0, 1) and row.state == OutgoingMail.State.QUEUED and row.attempts == 1
+
+
+def test_staff_who_are_not_superusers_cannot_send_mail_again(db, client, flaky_mail):
+    row = failed_for_good()
+    client.force_login(StaffFactory(is_superuser=False))
+    client.post("/admin/outbox/outgoingmail/", {"action": "retry_failed", "_selected_action": [row.pk]})
+    assert OutgoingMail.objects.get(pk=row.pk).state == OutgoingMail.State.FAILED and mail.outbox == []
+
 def test_message_id_is_fixed_at_queueing_so_a_retry_carries_the_same_one(db, flaky_mail):
     flaky_mail.failures = 1
     row = outbox.queue(message(), kind="test")
