@@ -10,12 +10,12 @@
     return label ? label.textContent.replace(/:\s*$/, "").trim() : "";
   }
 
-  function nameBoxes(root) {
-    root.querySelectorAll("select.admin-autocomplete").forEach(function (select) {
+  function nameBoxes() {
+    document.querySelectorAll("select.admin-autocomplete").forEach(function (select) {
       const box = select.nextElementSibling;
       const selection = box && box.querySelector(".select2-selection");
       const name = nameOf(select);
-      if (!selection || !name) return;
+      if (!selection || !name || selection.getAttribute("aria-label") === name) return;
       selection.removeAttribute("aria-labelledby");
       selection.setAttribute("aria-label", name);
       const shown = selection.querySelector('.select2-selection__rendered[role="textbox"]');
@@ -23,9 +23,8 @@
     });
   }
 
-  // select2 starts on jQuery's ready and on each added inline row; name the boxes just after.
-  window.addEventListener("load", function () { nameBoxes(document); });
-  document.addEventListener("formset:added", function (event) {
-    window.setTimeout(function () { nameBoxes(event.target); }, 0);
-  });
+  // select2 builds its boxes when jQuery is ready, for each inline row added, and again when a
+  // choice is made: name them whenever the page's elements change, whatever ran first.
+  new MutationObserver(nameBoxes).observe(document.documentElement, { childList: true, subtree: true });
+  nameBoxes();
 })();
