@@ -3,6 +3,7 @@
 Facts follow public reporting up to late 2025; every sentence is our own. Publication times are
 fixed so that running the command twice changes nothing. The one scheduled profile is given a
 publication time relative to the first run (`schedule_in_days`) and keeps it afterwards.
+Identifiers (website, ASN) are given only where the fact is well known; none is guessed.
 """
 
 import datetime
@@ -424,6 +425,7 @@ PROFILES = [
     },
     {
         "slug": "de-cix-frankfurt",
+        "identifiers": [("website", "https://www.de-cix.net/"), ("asn", "6695")],
         "name": "DE-CIX Frankfurt",
         "type": "exchange",
         "base_region": "europe",
@@ -493,6 +495,7 @@ PROFILES = [
     },
     {
         "slug": "icann",
+        "identifiers": [("website", "https://www.icann.org/")],
         "name": "ICANN",
         "type": "infrastructure-institution",
         "base_region": "global",
@@ -525,6 +528,7 @@ PROFILES = [
     },
     {
         "slug": "ietf",
+        "identifiers": [("website", "https://www.ietf.org/")],
         "name": "Internet Engineering Task Force (IETF)",
         "type": "standards-body",
         "base_region": "global",
@@ -554,6 +558,7 @@ PROFILES = [
     },
     {
         "slug": "ripe-ncc",
+        "identifiers": [("website", "https://www.ripe.net/"), ("asn", "3333")],
         "name": "RIPE NCC",
         "type": "registry",
         "base_region": "europe",
@@ -618,6 +623,7 @@ PROFILES = [
     },
     {
         "slug": "cloudflare",
+        "identifiers": [("website", "https://www.cloudflare.com/"), ("asn", "13335")],
         "name": "Cloudflare",
         "type": "network-operator",
         "base_region": "north-america",

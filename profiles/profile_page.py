@@ -24,6 +24,7 @@ from .models import (
     Briefing,
     EvidenceItem,
     FAQItem,
+    Identifier,
     Institution,
     RelatedLink,
     ReviewState,
@@ -124,6 +125,7 @@ def with_profile_lists(institution: Institution, reader: Reader) -> Institution:
         watchpoints=Rows(Watchpoint.objects.open().filter(institution=institution), related={"required_tier": None}),
         briefings=Rows(Briefing.objects.filter(institution=institution), related={"required_tier": None}),
         faqs=Rows(FAQItem.objects.filter(institution=institution)),
+        identifiers=Rows(Identifier.objects.filter(institution=institution), fields=("scheme", "value")),
         dependencies=Rows(
             dependency_rows(institution, at=at),
             fields=TIE_FIELDS,
@@ -171,6 +173,8 @@ class ProfilePage:
     briefings: list = field(default_factory=list)
     watchpoints: list = field(default_factory=list)
     faqs: list[FAQItem] = field(default_factory=list)
+    #: Ids in other datasets, under "At a glance": public facts, shown to every reader.
+    identifiers: list[Identifier] = field(default_factory=list)
     dependencies: DependencySummary | None = None
     show: dict[str, bool] = field(default_factory=dict)
     #: Numbers the [^ev:ID] citations this reader may see (passed to the markdown filters).
@@ -276,6 +280,7 @@ def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
             for w in split(reader, institution.page_watchpoints)
         ],
         faqs=institution.page_faqs,
+        identifiers=sorted(institution.page_identifiers, key=lambda identifier: identifier.display_order),
         dependencies=summarise_dependencies(institution, institution.page_dependencies),
         citations=CitationContext(sources),
         pending_ids=frozenset(item.pk for item in sources if item.review_state != ReviewState.APPROVED),

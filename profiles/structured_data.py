@@ -106,13 +106,33 @@ def link_preview(institution, *, site_name: str | None = None) -> dict:
     }
 
 
-def json_ld(institution, *, site_name: str | None = None, has_gated_part: bool) -> SafeString:
+def identifier_properties(identifiers) -> dict:
+    """The organisation's ids in other datasets: `sameAs` lists the pages that describe it (Wikidata,
+    PeeringDB, GLEIF, its website), `identifier` each id as a `PropertyValue` named by its scheme
+    ("ASN", "LEI", "Wikidata", "PeeringDB network"…). The website is an address, not an id."""
+    identifiers = list(identifiers)
+    if not identifiers:
+        return {}
+    website = type(identifiers[0]).Scheme.WEBSITE
+    properties = {"sameAs": list(dict.fromkeys(i.url for i in identifiers))}
+    ids = [
+        {"@type": "PropertyValue", "propertyID": i.get_scheme_display(), "value": i.value, "url": i.url}
+        for i in identifiers
+        if i.scheme != website
+    ]
+    if ids:
+        properties["identifier"] = ids
+    return properties
+
+
+def json_ld(institution, *, site_name: str | None = None, has_gated_part: bool, identifiers=()) -> SafeString:
     """A `<script type="application/ld+json">` block (data, not code: CSP does not run it).
 
     The facts of the profile's "at a glance" box that schema.org has a property for: the base
     region as the organisation's `location` (none for "Global"), its type and focus as the page's
-    `keywords`. Criticality and time horizon are the newsroom's assessments, not facts about the
-    organisation, and schema.org has no property for them: they stay on the page only.
+    `keywords`, its identifiers (`identifier_properties`). Criticality and time horizon are the
+    newsroom's assessments, not facts about the organisation, and schema.org has no property for
+    them: they stay on the page only.
     """
     site_name = site_name or siteurl.name()
     url = siteurl.absolute(institution.get_absolute_url())
@@ -125,6 +145,7 @@ def json_ld(institution, *, site_name: str | None = None, has_gated_part: bool) 
     }
     if institution.base_region != type(institution).Region.GLOBAL:
         organization["location"] = {"@type": "Place", "name": institution.get_base_region_display()}
+    organization.update(identifier_properties(identifiers))
     keywords = [institution.get_type_display(), institution.profile_focus]
     page = {
         "@type": "WebPage",

@@ -12,6 +12,7 @@ from profiles.models import (
     Briefing,
     EvidenceItem,
     FAQItem,
+    Identifier,
     Institution,
     RelatedLink,
     Relationship,
@@ -167,3 +168,14 @@ class BriefingFactory(factory.django.DjangoModelFactory):
     body = "Member-only analysis."
     source_notes = "Member-only source notes."
     required_tier = factory.LazyFunction(lambda: tier(Tier.STRATEGIC_CIRCLE_SLUG))
+
+
+class IdentifierFactory(factory.django.DjangoModelFactory):
+    """A PeeringDB network id by default (any positive number is well-formed)."""
+
+    class Meta:
+        model = Identifier
+
+    institution = factory.SubFactory(InstitutionFactory)
+    scheme = Identifier.Scheme.PEERINGDB_NET
+    value = factory.Sequence(lambda n: str(n + 1))

@@ -88,3 +88,4 @@ def ensure_reference_data():
             *[Permission.objects.get(content_type__app_label=app, codename=codename) for app, codename in perms]
         )
     importlib.import_module("profiles.migrations.0012_audit_log_readers").grant(apps, None)
+    importlib.import_module("profiles.migrations.0017_identifiers").grant(apps, None)

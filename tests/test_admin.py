@@ -149,7 +149,7 @@ def test_change_form_groups_fields_like_the_profile_page(client, analyst, assign
     assert names == ["Identity & at a glance", "Story", "Domain", "Assessment", "Publishing"]
     prefixes = {inline.formset.prefix for inline in response.context["inline_admin_formsets"]}
     assert prefixes == {"evidence", "relationships_out", "watchpoints", "timeline", "faqs", "related_links",
-                        "briefings"}
+                        "briefings", "identifiers"}
     assert f'name="loaded_version" value="{assigned.version}"' in response.content.decode()
 
 

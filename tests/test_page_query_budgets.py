@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from membership.models import Tier
 from profiles import search
+from profiles.models import Identifier
 
 from .factories_pages import full_profile, published_profiles
 
@@ -30,7 +31,7 @@ def _uncached_facet_counts(settings):
 SIZES = [1, 200]
 
 #: Profile page, cold: the profile, then every list of the page in one query (sectors, also-read
-#: links, timeline, sources, watchpoints, briefings, FAQ, dependencies). A signed-in member adds the
+#: links, timeline, sources, watchpoints, briefings, FAQ, identifiers, dependencies). A signed-in member adds the
 #: user with their reader row (level, e-mail, application, whether they hold any object permission:
 #: one query, `membership.backends`; the session comes from the cache) and the profiles they follow
 #: (uncached here, cached per member otherwise); their per-briefing grants cost a query only when
@@ -133,6 +134,27 @@ def test_profile_page_rendered_from_fragments_costs_a_handful_of_queries(
     client.get(url + "?budget=warm")
     with django_assert_num_queries(WARM_PROFILE_BUDGET[kind]):
         assert client.get(url + "?budget=warm").status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["anonymous", "member", "staff"])
+def test_profile_page_costs_the_same_queries_with_1_and_200_identifiers(
+    reader_client, kind, django_assert_max_num_queries
+):
+    """Identifiers come with the page's other lists, in its one query: none more per identifier."""
+    client = reader_client(kind)
+    counts = []
+    for n in SIZES:
+        institution = full_profile(1)
+        Identifier.objects.bulk_create(
+            [Identifier(institution=institution, scheme=Identifier.Scheme.PEERINGDB_FAC, value=str(k + 1))
+             for k in range(n)]
+        )
+        url = institution.get_absolute_url()
+        counts.append(queries_for(client, url))
+        with django_assert_max_num_queries(PROFILE_BUDGET[kind]):
+            response = client.get(url)
+        assert f"https://www.peeringdb.com/fac/{n}".encode() in response.content
+    assert counts == [PROFILE_BUDGET[kind]] * len(SIZES)
 
 
 def test_member_with_a_grant_pays_one_query_more(client, member_factory):

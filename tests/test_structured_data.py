@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from profiles import structured_data
 
-from .factories import BriefingFactory, InstitutionFactory
+from .factories import BriefingFactory, IdentifierFactory, InstitutionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +119,41 @@ def test_profile_json_ld_uses_only_properties_schema_org_allows(client, site, pr
     organization, page = data["@graph"]
     assert "additionalProperty" not in organization
     assert page["keywords"] and page["isAccessibleForFree"] is False
+
+
+def test_identifiers_are_same_as_links_and_property_values_schema_org_allows(client, site, profile):
+    for scheme, value in [
+        ("website", "https://www.example-exchange.net/"),
+        ("wikidata", "Q42"),
+        ("lei", "5493001KJTIIGC8Y1R12"),
+        ("asn", "6695"),
+        ("peeringdb_net", "4224"),
+        ("peeringdb_ix", "31"),
+    ]:
+        IdentifierFactory(institution=profile, scheme=scheme, value=value)
+    data = json_ld_of(client.get(profile.get_absolute_url()).content.decode())
+    assert schema_problems(data["@graph"]) == []
+    organization = data["@graph"][0]
+    assert organization["sameAs"] == [
+        "https://www.example-exchange.net/",
+        "https://www.wikidata.org/wiki/Q42",
+        "https://search.gleif.org/#/record/5493001KJTIIGC8Y1R12",
+        "https://www.peeringdb.com/asn/6695",
+        "https://www.peeringdb.com/net/4224",
+        "https://www.peeringdb.com/ix/31",
+    ]
+    assert [(p["@type"], p["propertyID"], p["value"]) for p in organization["identifier"]] == [
+        ("PropertyValue", "Wikidata", "Q42"),
+        ("PropertyValue", "LEI", "5493001KJTIIGC8Y1R12"),
+        ("PropertyValue", "ASN", "6695"),
+        ("PropertyValue", "PeeringDB network", "4224"),
+        ("PropertyValue", "PeeringDB exchange", "31"),
+    ]
+
+
+def test_profile_without_identifiers_has_no_same_as(client, site, profile):
+    organization = json_ld_of(client.get(profile.get_absolute_url()).content.decode())["@graph"][0]
+    assert "sameAs" not in organization and "identifier" not in organization
 
 
 def test_the_vocabulary_check_rejects_what_the_issue_found():

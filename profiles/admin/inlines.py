@@ -7,8 +7,11 @@ they are reviewed; their review fields are read-only here.
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminTextareaWidget
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from ..forms import (
@@ -21,7 +24,17 @@ from ..forms import (
     ReviewedFormSet,
     add_review_help,
 )
-from ..models import Briefing, EvidenceItem, FAQItem, RelatedLink, Relationship, TimelineEvent, Watchpoint
+from ..models import (
+    Briefing,
+    EvidenceItem,
+    FAQItem,
+    Identifier,
+    RelatedLink,
+    Relationship,
+    TimelineEvent,
+    Watchpoint,
+)
+from ..validators import normalise_identifier
 from .base import COMPACT_TEXT, URL_FIELDS, cite_as, tier_choice_options
 from .scope import scope_of
 from .widgets import AccessibleNamesMixin, MarkdownFieldsMixin, PreloadedAutocompleteSelect, preload_selected
@@ -149,6 +162,35 @@ class BriefingInline(ProfileChildInline, admin.StackedInline):
     formfield_overrides = {**URL_FIELDS, models.TextField: {"widget": AdminTextareaWidget(attrs={"rows": 6})}}
 
 
+class IdentifierForm(ProfileChildForm):
+    def clean(self):
+        """Compare identifiers in their stored form ("AS13335" is 13335), so the formset's check that
+        no two rows of a profile share one sees the same values the database would. A malformed value
+        is left as typed: the model's clean() names what is wrong with it."""
+        cleaned = super().clean()
+        scheme, value = cleaned.get("scheme"), cleaned.get("value")
+        if scheme and value:
+            with contextlib.suppress(ValidationError):
+                cleaned["value"] = normalise_identifier(scheme, value)
+        return cleaned
+
+
+class IdentifierFormSet(ProfileChildFormSet):
+    unique_in_profile = ("scheme", "value")
+    unique_message = "This profile already has this identifier (same %(fields)s)."
+
+
+class IdentifierInline(ProfileChildInline, admin.TabularInline):
+    """Public facts, no review: a profile's ids in PeeringDB, Wikidata, GLEIF and its website."""
+
+    model = Identifier
+    form = IdentifierForm
+    formset = IdentifierFormSet
+    verbose_name = "identifier (other datasets)"
+    verbose_name_plural = "identifiers (other datasets)"
+    fields = ["scheme", "value"]
+
+
 #: The profile form's inlines, in the order of the profile page.
 PROFILE_INLINES = [
     EvidenceItemInline,
@@ -158,4 +200,5 @@ PROFILE_INLINES = [
     FAQItemInline,
     RelatedLinkInline,
     BriefingInline,
+    IdentifierInline,
 ]

@@ -17,8 +17,9 @@ Import from `profiles.models`; the modules of this package are where each model 
 - `moderation`: `ReviewRecord`, the append-only trail of decisions, and the queue's proxy models
   `EvidenceQueueItem` and `RelationshipQueueItem`.
 - `watchlists`: `Follow`, `WatchSettings`, `DigestDelivery`.
+- `identifiers`: `Identifier`, a profile's ids in other datasets (PeeringDB, ASN, Wikidata, LEI, website).
 
-Each module imports only those above it in this list (`watchlists` only `institution`). The
+Each module imports only those above it in this list (`watchlists` and `identifiers` only `institution`). The
 `Historical…` models are made by simple-history in the module of the model they record.
 """
 
@@ -66,6 +67,7 @@ from .sections import (
 )
 from .moderation import EvidenceQueueItem, RelationshipQueueItem, ReviewRecord, ReviewRecordQuerySet
 from .watchlists import DigestDelivery, Follow, FollowQuerySet, WatchSettings
+from .identifiers import HistoricalIdentifier, Identifier
 # isort: on
 
 __all__ = [
@@ -118,4 +120,7 @@ __all__ = [
     "Follow",
     "FollowQuerySet",
     "WatchSettings",
+    # identifiers
+    "HistoricalIdentifier",
+    "Identifier",
 ]

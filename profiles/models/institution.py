@@ -12,6 +12,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
+from ..validators import normalise_identifier
 from .fields import MARKDOWN_HELP
 
 
@@ -91,6 +92,13 @@ class InstitutionQuerySet(models.QuerySet):
             "published_at",
             "public_updated_at",
         )
+
+    def with_identifier(self, scheme: str, value: str):
+        """Profiles that carry this identifier (`Identifier.Scheme`), the value read as the model
+        stores it ("AS13335" finds 13335). A malformed value or unknown scheme raises ValidationError
+        with the reason, so a caller (the API's `?asn=`) can answer 400 instead of an empty list."""
+        # One row per profile: (profile, scheme, value) is unique, so the join needs no DISTINCT.
+        return self.filter(identifiers__scheme=scheme, identifiers__value=normalise_identifier(scheme, value))
 
 
 class Institution(models.Model):

@@ -24,6 +24,7 @@ from profiles.models import (
     Briefing,
     EvidenceItem,
     FAQItem,
+    Identifier,
     Institution,
     RelatedLink,
     Relationship,
@@ -249,6 +250,8 @@ class Seeder:
         for order, item in enumerate(spec.get("faqs", []), start=1):
             self._upsert(FAQItem, {"institution": institution, "order": order},
                          {"question": item["question"], "answer": item["answer"]})
+        for scheme, value in spec.get("identifiers", []):
+            self._upsert(Identifier, {"institution": institution, "scheme": scheme, "value": value}, {})
         for order, item in enumerate(spec.get("briefings", []), start=1):
             self._upsert(Briefing, {"institution": institution, "required_tier": self.tiers[item["tier"]]}, {
                 "title": item["title"], "body": item["body"], "source_notes": item["source_notes"], "order": order,
