@@ -70,13 +70,18 @@ def content_fields(model) -> list[models.Field]:
     ]
 
 
+def unify_newlines(text: str) -> str:
+    """Text with \\n line breaks only (a browser's textarea posts \\r\\n)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def normalise(value):
     """The value as compared: text without \\r, trailing whitespace per line and at the end; None as "";
     times to the second."""
     if value is None:
         return ""
     if isinstance(value, str):
-        text = value.replace("\r\n", "\n").replace("\r", "\n")
+        text = unify_newlines(value)
         return "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
     if isinstance(value, datetime.datetime):
         return value.replace(microsecond=0)  # the admin's date and time inputs carry whole seconds

@@ -89,8 +89,6 @@ SECTIONS = (
 OUTSIDE_CONTENTS = frozenset({"key_points", "at_a_glance"})
 
 
-#: Review states of the sources a staff preview with full sight lists (`sources_for`).
-PREVIEWED_STATES = (ReviewState.APPROVED, ReviewState.SUBMITTED)
 
 #: What the page shows of another profile it links to ("Also read").
 LINK_TARGET_FIELDS = ("id", "name", "slug", "status", "published_at")
@@ -103,7 +101,7 @@ def sources_for(reader: Reader):
     never cached (`profile_parts.lookup`), and a "view as tier" preview reads as that tier: no reader
     render ever holds a pending item."""
     if reader.sees_everything:
-        return EvidenceItem.objects.filter(review_state__in=PREVIEWED_STATES).visible_to(reader)
+        return EvidenceItem.objects.previewed().visible_to(reader)
     return EvidenceItem.objects.public_for(reader)
 
 

@@ -285,7 +285,7 @@ def unify_line_endings(obj) -> None:
         if isinstance(field, (models.CharField, models.TextField)):
             value = getattr(obj, field.attname)
             if isinstance(value, str) and "\r" in value:
-                setattr(obj, field.attname, value.replace("\r\n", "\n").replace("\r", "\n"))
+                setattr(obj, field.attname, history.unify_newlines(value))
 
 
 def _int_or_none(value):

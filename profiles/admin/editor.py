@@ -28,8 +28,6 @@ from ..markdown import render_markdown, render_markdown_inline, split_lines
 from ..models import EvidenceItem, Institution, ReviewState
 from .scope import scope_of
 
-#: What staff see cited in a preview: approved evidence, and evidence still awaiting review.
-PREVIEW_STATES = (ReviewState.APPROVED, ReviewState.SUBMITTED)
 STATE_LABELS = {ReviewState.SUBMITTED: "pending review"}
 #: A preview of more text than any profile field holds is refused, not rendered.
 MAX_PREVIEW_CHARS = 100_000
@@ -73,7 +71,7 @@ def mark_pending(html: str, pending: set[int]) -> str:
 
 def render_preview(text: str, profile: Institution | None, *, lines: bool = False) -> str:
     """The preview fragment: the rendered text, its sources, and citations readers will not see."""
-    items = list(EvidenceItem.objects.filter(institution=profile, review_state__in=PREVIEW_STATES)) if profile else []
+    items = list(EvidenceItem.objects.previewed().filter(institution=profile)) if profile else []
     citations = CitationContext(items)
     if lines:
         points = [render_markdown_inline(line, citations) for line in split_lines(text)]

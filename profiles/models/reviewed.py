@@ -31,6 +31,11 @@ class ReviewedQuerySet(GatedQuerySet):
     def submitted(self):
         return self.filter(review_state=ReviewState.SUBMITTED)
 
+    def previewed(self):
+        """What staff see cited when they preview, on the profile page and in the editor: the approved
+        items and those waiting for review (marked "pending review"), never rejected or retracted ones."""
+        return self.filter(review_state__in=(ReviewState.APPROVED, ReviewState.SUBMITTED))
+
     def open_to_everyone(self):
         """Approved and open to every reader (the gate's verdict for an anonymous reader), whatever
         the publication state of the profiles it names: what a profile shows the public once it is
