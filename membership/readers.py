@@ -235,6 +235,15 @@ def reader_for(user_or_reader, *, request=None) -> Reader:
         return Reader(user=user)
     if has_staff_sight(user, request):
         return Reader(user=user, level=STAFF_LEVEL, is_staff=True, email_verified=True)
+    return member_reader(user)
+
+
+def member_reader(user) -> Reader:
+    """The reader a user is as a member, whoever they are: the level of their active memberships and
+    their object grants, never staff sight. The data layer (API tokens, dumps) reads this way, so a
+    staff member's token reads what their membership opens, never drafts."""
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", True):
+        return Reader(user=user)
     level, verified, pending_since, may_hold_grants = reader_columns(user)
     return Reader(
         user=user,

@@ -49,3 +49,7 @@ class ProfilesConfig(AppConfig):
         from . import history
 
         history.connect([m for m in self.get_models() if history.is_tracked(m)])
+        # Every write to data-layer content appends to the change log in its transaction (profiles.change_log).
+        from . import change_log
+
+        change_log.connect()

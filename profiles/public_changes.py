@@ -13,6 +13,7 @@ import datetime
 from django.utils import timezone
 
 from .cache import bump_content_version
+from .change_log import record_institution
 from .models import Institution, TimelineEvent
 
 PROFILE_UPDATED_TITLE = "Public profile updated"
@@ -36,6 +37,7 @@ def record_public_change(institution: Institution, *, summary: str = "", at: dat
     at = at or timezone.now()
     Institution.objects.filter(pk=institution.pk).update(public_updated_at=at)
     institution.public_updated_at = at
+    record_institution(institution.pk)
     bump_content_version()
     if not institution.is_published(at):
         return
@@ -60,6 +62,7 @@ def touch_public(institution: Institution, *, summary: str = "", at: datetime.da
     if institution.is_scheduled(at):
         Institution.objects.filter(pk=institution.pk).update(public_updated_at=institution.published_at)
         institution.public_updated_at = institution.published_at
+        record_institution(institution.pk)
         return True
     if not institution.is_published(at):
         return False

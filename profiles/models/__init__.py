@@ -18,9 +18,10 @@ Import from `profiles.models`; the modules of this package are where each model 
   `EvidenceQueueItem` and `RelationshipQueueItem`.
 - `watchlists`: `Follow`, `WatchSettings`, `DigestDelivery`.
 - `identifiers`: `Identifier`, a profile's ids in other datasets (PeeringDB, ASN, Wikidata, LEI, website).
+- `changes`: `Change`, the change log the data layer's change stream reads (what was written, never its text).
 
-Each module imports only those above it in this list (`watchlists` and `identifiers` only `institution`). The
-`Historical…` models are made by simple-history in the module of the model they record.
+Each module imports only those above it in this list (`watchlists` and `identifiers` only `institution`;
+`changes` none). The `Historical…` models are made by simple-history in the module of the model they record.
 """
 
 # Django registers models in import order, and that order is the order of reverse relations
@@ -68,6 +69,7 @@ from .sections import (
 from .moderation import EvidenceQueueItem, RelationshipQueueItem, ReviewRecord, ReviewRecordQuerySet
 from .watchlists import DigestDelivery, Follow, FollowQuerySet, WatchSettings
 from .identifiers import HistoricalIdentifier, Identifier
+from .changes import Change
 # isort: on
 
 __all__ = [
@@ -123,4 +125,6 @@ __all__ = [
     # identifiers
     "HistoricalIdentifier",
     "Identifier",
+    # changes
+    "Change",
 ]

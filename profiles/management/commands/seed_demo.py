@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from membership.models import Membership, Tier
 from profiles import demo_data, freshness, grants, services
+from profiles.change_log import record_institution
 from profiles.models import (
     Briefing,
     EvidenceItem,
@@ -223,6 +224,7 @@ class Seeder:
         if public_date and institution.public_updated_at != public_date:
             Institution.objects.filter(pk=institution.pk).update(public_updated_at=public_date)
             institution.public_updated_at = public_date
+            record_institution(institution.pk)
 
     def _save(self, institution, author):
         institution._history_user = author

@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from membership.models import Tier
 from profiles.cache import bump_content_version
+from profiles.change_log import record_institutions
 from profiles.demo_data import SECTORS
 from profiles.models import (
     EvidenceItem,
@@ -213,5 +214,7 @@ class Command(BaseCommand):
         Watchpoint.objects.bulk_create(watchpoints, batch_size=5000)
         TimelineEvent.objects.bulk_create(timeline, batch_size=5000)
         Relationship.objects.bulk_create(relationships, batch_size=5000, ignore_conflicts=True)
+        # bulk_create sends no signals: one change-log row per new profile carries all of it.
+        record_institutions(inst.pk for inst in institutions)
         refresh_search_index([inst.pk for inst in institutions])
         return previous_ids
