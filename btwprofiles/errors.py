@@ -1,4 +1,5 @@
-"""The project's error views (handler403/404/500): the reader's site layout, or the admin's under /admin/.
+"""The project's error views (handler403/404/500): the reader's site layout, the admin's under /admin/,
+or a JSON body under /api/ (a program reads it, not a person).
 
 A request under the admin gets its error inside the admin's own layout (header, breadcrumbs, the staff
 member's tools); every other request gets the site's. What an error page says is fixed text, plus — on
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib import admin
-from django.http import HttpResponseServerError
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.urls import NoReverseMatch, reverse
@@ -37,6 +38,16 @@ def is_admin_request(request) -> bool:
     return request.path.startswith(prefix)
 
 
+def is_api_request(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _api_error(status: int, detail: str) -> JsonResponse:
+    response = JsonResponse({"detail": detail}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def reader_reason(exception) -> str:
     """What a refusal says to the reader: only text written for them (`reader_reason`), never its message."""
     return str(getattr(exception, "reader_reason", "") or "")
@@ -50,6 +61,8 @@ def _admin_context(request, title: str) -> dict:
 @requires_csrf_token
 def permission_denied(request, exception=None):
     reason = reader_reason(exception)
+    if is_api_request(request):
+        return _api_error(403, reason or "Not allowed.")
     if is_admin_request(request):
         context = _admin_context(request, "Not allowed")
         context["reason"] = reason
@@ -60,6 +73,8 @@ def permission_denied(request, exception=None):
 @requires_csrf_token
 def page_not_found(request, exception=None):
     # The exception's message is never shown: it could name a draft the reader may not know of.
+    if is_api_request(request):
+        return _api_error(404, "Not found.")
     if is_admin_request(request):
         return render(request, ADMIN_404, _admin_context(request, "Page not found"), status=404)
     return profile_views.page_not_found(request, exception)
@@ -68,6 +83,8 @@ def page_not_found(request, exception=None):
 @requires_csrf_token
 def server_error(request):
     """Static templates, rendered with no request context: the admin's look under /admin/, else the site's."""
+    if is_api_request(request):
+        return _api_error(500, "Server error: it has been logged.")
     if not is_admin_request(request):
         return profile_views.server_error(request)
     try:

@@ -49,6 +49,9 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "guardian",
     "simple_history",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
     "csp",
     "siteurl",
     "outbox",
@@ -221,6 +224,10 @@ BTW_ALLOW_SELF_REVIEW = env.bool("BTW_ALLOW_SELF_REVIEW", default=False)
 BTW_REVERIFY_DAYS = env.int("BTW_REVERIFY_DAYS", default=90)
 # The lead analyst's dashboard lists profiles nobody has saved for this many days as stale.
 BTW_STALE_DAYS = env.int("BTW_STALE_DAYS", default=180)
+# Read API rate limits (membership.api_auth.ReaderRateThrottle): "<requests>/<s|min|hour|day>", "0"/"off"
+# for none. One counter per token (and per signed-in session), one per client address for anonymous calls.
+BTW_API_RATE_TOKEN = env.str("BTW_API_RATE_TOKEN", default="600/min")
+BTW_API_RATE_ANONYMOUS = env.str("BTW_API_RATE_ANONYMOUS", default="60/min")
 
 # How long cached reads live (seconds; 0 turns that cache off). Every entry also carries the content
 # version it was read under, so an edit retires it at once whatever these say (profiles/cache.py).
@@ -256,6 +263,26 @@ STORAGES = {
 }
 MEDIA_URL = "media/"
 MEDIA_ROOT = BASE_DIR / "media"
+
+# The read API (profiles/api): JSON only, read-only, gated like the pages. Who calls it and how often
+# is membership.api_auth's (tokens, rate limits); what it shows is profiles.api.visibility's.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BTW Profiles API",
+    "DESCRIPTION": "Read API of the public data layer: profiles of internet-infrastructure institutions, their "
+    "evidence, relationships, watchpoints and timelines, gated by membership tier exactly like the pages.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 # Content-Security-Policy: everything is served by us; no inline script, no CDN.
 CONTENT_SECURITY_POLICY = {

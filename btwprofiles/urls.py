@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.contrib.sitemaps.views import sitemap
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 from btwprofiles.http import favicon
 from membership.views import staff_login_redirect
 from profiles import feeds
 from profiles import views as profile_views
+from profiles.api.docs import api_docs
 from profiles.cache import cache_anonymous_page
 from profiles.sitemaps import SITEMAPS, robots_txt
 
@@ -29,6 +31,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", profile_views.healthz, name="healthz"),
+    path("api/v1/", include("profiles.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", api_docs, name="api_docs"),
 ]
 
 # The admin's look under /admin/, the site's everywhere else (btwprofiles/errors.py).

@@ -41,6 +41,13 @@ def strip_citations(text: str | None) -> str:
     return CITATION_RE.sub("", text or "")
 
 
+def keep_citations(text: str | None, visible_ids) -> str:
+    """The Markdown with only the citations of `visible_ids` left in it (the rest vanish as they do on
+    the page): for outputs that hand the text on as Markdown, such as the API, whose readers resolve
+    [^ev:ID] against the evidence they were given."""
+    return CITATION_RE.sub(lambda m: m.group(0) if int(m.group(1)) in visible_ids else "", text or "")
+
+
 def evidence_anchor(pk: int) -> str:
     """The id of an evidence item in the profile page's source list (`EvidenceItem.get_absolute_url`)."""
     return f"evidence-{pk}"

@@ -36,9 +36,9 @@ class CurrentTransactionId(models.Func):
 
 class Horizon(models.Func):
     """The first transaction id whose rows may still be uncommitted: the lowest id among the
-    transactions running now, leaving out the caller's own (so a writer reads its own rows), or the
-    next id to be handed out when none runs. Computed in the statement that reads the rows, from
-    the same snapshot."""
+    transactions of this database running now, leaving out the caller's own (so a writer reads its
+    own rows), or the next id to be handed out when none runs. Computed in the statement that reads
+    the rows, from the same snapshot."""
 
     output_field = models.BigIntegerField()
 
@@ -46,10 +46,15 @@ class Horizon(models.Func):
         return str(_UNBOUNDED), []
 
     def as_postgresql(self, compiler, connection, **extra):
+        # Transaction ids are the cluster's: a transaction running in *another* database (as it shows in
+        # pg_stat_activity) writes no row here and is left out. One that has ended since the snapshot
+        # no longer shows there, so it is kept (its rows may be ones this snapshot cannot see).
         return (
             "(SELECT COALESCE("
             "(SELECT min(x::text::bigint) FROM pg_snapshot_xip(s.snap) AS x"
-            " WHERE x::text::bigint IS DISTINCT FROM s.own),"
+            " WHERE x::text::bigint IS DISTINCT FROM s.own"
+            " AND NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a"
+            " WHERE a.backend_xid = xid(x) AND a.datname IS DISTINCT FROM current_database())),"
             " GREATEST(pg_snapshot_xmax(s.snap)::text::bigint, s.own + 1))"
             " FROM (SELECT pg_current_snapshot() AS snap,"
             " pg_current_xact_id_if_assigned()::text::bigint AS own) AS s)",
