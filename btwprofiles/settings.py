@@ -274,6 +274,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Bulk dumps (manage.py export_dump; profiles/api/dumps.py): where they are written and served from.
+BTW_DUMP_DIR = env.path("BTW_DUMP_DIR", default=BASE_DIR / "dumps")
 SPECTACULAR_SETTINGS = {
     "TITLE": "BTW Profiles API",
     "DESCRIPTION": "Read API of the public data layer: profiles of internet-infrastructure institutions, their "

@@ -7,6 +7,7 @@ from btwprofiles.http import favicon
 from membership.views import staff_login_redirect
 from profiles import feeds
 from profiles import views as profile_views
+from profiles.api import dump_views
 from profiles.api.docs import api_docs
 from profiles.cache import cache_anonymous_page
 from profiles.sitemaps import SITEMAPS, robots_txt
@@ -34,6 +35,8 @@ urlpatterns = [
     path("api/v1/", include("profiles.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", api_docs, name="api_docs"),
+    path("data/", dump_views.data_page, name="data"),
+    path("data/<str:stamp>/<str:name>", dump_views.data_file, name="data_file"),
 ]
 
 # The admin's look under /admin/, the site's everywhere else (btwprofiles/errors.py).

@@ -86,6 +86,11 @@ def latest(reader: Reader, now: datetime.datetime) -> tuple[int, int, int, datet
     return *last, reader.level, now
 
 
+def current_cursor(reader: Reader) -> str:
+    """A cursor at the end of the log now, for this reader (a dump's manifest carries one)."""
+    return encode(*latest(reader, timezone.now()))
+
+
 # --- reading -----------------------------------------------------------------------------------------------
 
 def read(reader: Reader, since: str, limit: int = DEFAULT_LIMIT) -> dict:

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import changes, views
+from . import changes, dump_views, views
 
 app_name = "api"
 
@@ -18,5 +18,7 @@ router.register("tiers", views.TierViewSet, basename="tier")
 
 urlpatterns = [
     path("changes/", changes.ChangesView.as_view(), name="changes"),
+    path("dumps/", dump_views.DumpManifestView.as_view(), name="dump-manifest"),
+    path("dumps/<str:stamp>/<str:name>", dump_views.DumpFileView.as_view(), name="dump-file"),
     *router.urls,
 ]
