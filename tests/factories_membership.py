@@ -40,6 +40,15 @@ def alliance_member(**kwargs):
     return user
 
 
+def lapsed_member(**kwargs):
+    """Was in the Leadership Alliance; that membership has lapsed (Strategic Circle still active)."""
+    from membership import services
+
+    user = alliance_member(**kwargs)
+    services.lapse_membership(membership=Membership.objects.get(user=user, tier__slug=Tier.LEADERSHIP_ALLIANCE_SLUG))
+    return user
+
+
 def pending_applicant(**kwargs) -> Application:
     """A Strategic Circle member whose Leadership Alliance application is under review."""
     return ApplicationFactory(user=strategic_member(**kwargs))
