@@ -30,6 +30,7 @@ class AuditEntry(models.Model):
         APPLICATION = "application", "Application"
         MEMBERSHIP = "membership", "Membership change"
         VERIFY = "verify", "Profile verified"
+        API_TOKEN = "api_token", "API token"
 
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     actor = models.ForeignKey(

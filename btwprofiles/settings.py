@@ -267,7 +267,11 @@ MEDIA_ROOT = BASE_DIR / "media"
 # The read API (profiles/api): JSON only, read-only, gated like the pages. Who calls it and how often
 # is membership.api_auth's (tokens, rate limits); what it shows is profiles.api.visibility's.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "membership.api_auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["membership.api_auth.ReaderRateThrottle"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -284,6 +288,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation's error answers, 304 and caching headers, declared once (profiles/api/errors.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "profiles.api.errors.declare_responses"],
 }
 
 # Content-Security-Policy: everything is served by us; no inline script, no CDN.

@@ -13,10 +13,10 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html_join
 
-from . import services
+from . import services, tokens
 from .admin_actions import DecisionActionsMixin
 from .forms import DecisionForm
-from .models import Application, Membership, Tier
+from .models import ApiToken, Application, Membership, Tier
 
 
 @admin.register(Tier)
@@ -259,3 +259,63 @@ class ApplicationAdmin(DecisionActionsMixin, admin.ModelAdmin):
         ):
             extra_context["decide_url"] = reverse("admin:membership_application_decide", args=[application.pk])
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Readers' API tokens, for superusers only: who holds which, used when, and a revoke action.
+
+    The digest is never shown (it is the lookup key of a credential) and tokens are neither made nor
+    changed here: a token's text exists only in its owner's response when they made it.
+    """
+
+    list_display = ("name", "owner_email", "display_prefix", "created_at", "last_used_at", "expires_at", "state")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
+    search_fields = ("name", "prefix", "owner__email")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner",)
+    fields = ("owner", "name", "display_prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke_selected"]
+    view_on_site = False
+
+    @admin.display(description="owner", ordering="owner__email")
+    def owner_email(self, obj):
+        return obj.owner.email
+
+    @admin.display(description="token starts")
+    def display_prefix(self, obj):
+        return obj.display_prefix
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.is_revoked():
+            return "revoked"
+        return "expired" if obj.is_expired() else "live"
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_revoke_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the row stays as the record of who held access
+
+    @admin.action(description="Revoke selected API tokens", permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        done = 0
+        for token in queryset.select_related("owner"):
+            if tokens.revoke_token(token=token, by=request.user):
+                self.log_change(request, token, "API token revoked.")
+                done += 1
+        self.message_user(request, f"{done} token(s) revoked; they open nothing from now on.")

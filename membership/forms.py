@@ -1,6 +1,7 @@
 from django import forms
 
-from .models import Application
+from .models import ApiToken, Application
+from .tokens import LIFETIME_DAYS
 
 
 class ApplicationForm(forms.ModelForm):
@@ -44,3 +45,38 @@ class DecisionForm(forms.Form):
         if cleaned.get("decision") == "reject" and not (cleaned.get("note") or "").strip():
             self.add_error("note", "Give the applicant a reason: a note is required to reject an application.")
         return cleaned
+
+
+class ApiTokenForm(forms.Form):
+    """Name a new API token and choose how long it lasts (`membership.tokens.create_token` makes it)."""
+
+    LIFETIME_CHOICES = [
+        ("never" if days is None else str(days), "Never" if days is None else f"{days} days") for days in LIFETIME_DAYS
+    ]
+
+    name = forms.CharField(
+        max_length=ApiToken._meta.get_field("name").max_length,
+        label="Name",
+        help_text="What uses it, e.g. “Research notebook”. Only you see it.",
+        error_messages={"required": "Give the token a name, so you can tell it apart later."},
+    )
+    lifetime = forms.TypedChoiceField(
+        choices=LIFETIME_CHOICES,
+        coerce=lambda value: None if value == "never" else int(value),
+        initial="90",
+        error_messages={"required": "Choose when the token expires."},
+        label="Expires after",
+        help_text="A token that expires is safer if it is ever copied somewhere it should not be.",
+    )
+
+    def __init__(self, *args, owner=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if self.owner is not None and ApiToken.objects.unrevoked().filter(owner=self.owner, name=name).exists():
+            raise forms.ValidationError(
+                "You already have a token with this name: choose another, or revoke that one first."
+            )
+        return name

@@ -194,3 +194,62 @@ class Application(models.Model):
 
     def get_absolute_url(self):
         return reverse("membership:apply")
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def unrevoked(self):
+        return self.filter(revoked_at__isnull=True)
+
+    def live(self, at=None):
+        """Tokens that open the API now: not revoked and not expired at `at` (default: now)."""
+        at = at or timezone.now()
+        return self.unrevoked().filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+
+
+class ApiToken(models.Model):
+    """A reader's personal API token. Only the SHA-256 digest of the token is stored: the token itself
+    is shown once, when it is made (`membership.tokens`), and cannot be read back by anyone."""
+
+    #: How many live tokens one reader may hold at once (`membership.tokens.create_token`).
+    MAX_LIVE_PER_OWNER = 10
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80, help_text="The owner's name for it, e.g. the tool that uses it.")
+    prefix = models.CharField(
+        max_length=16, help_text="The public start of the token (btw_<prefix>_…), to recognise it; not a secret."
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="Recorded at most once an hour.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="Revoked tokens open nothing, at once.")
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "API token"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=Q(revoked_at__isnull=True), name="apitoken_name_unique_per_owner"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} (btw_{self.prefix}_…)"
+
+    def get_absolute_url(self):
+        return reverse("membership:api_tokens")
+
+    @property
+    def display_prefix(self) -> str:
+        return f"btw_{self.prefix}_…"
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, at=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (at or timezone.now())
+
+    def is_live(self, at=None) -> bool:
+        return not self.is_revoked() and not self.is_expired(at)

@@ -1,18 +1,22 @@
-"""Reader-facing membership pages: the tiers, the Leadership Alliance application, the admin door."""
+"""Reader-facing membership pages: the tiers, the Leadership Alliance application, a reader's API tokens,
+the admin door."""
 
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, TemplateView
 
-from . import services
-from .forms import ApplicationForm
-from .models import Application, Membership, Tier
+from . import services, tokens
+from .forms import ApiTokenForm, ApplicationForm
+from .models import ApiToken, Application, Membership, Tier
 from .readers import reader_for_request
 
 
@@ -102,6 +106,71 @@ class ApplyView(LoginRequiredMixin, MembershipContextMixin, FormView):
             "We will e-mail you when it is decided.",
         )
         return redirect("membership:tiers")
+
+
+@method_decorator(never_cache, name="dispatch")
+class ApiTokensView(LoginRequiredMixin, FormView):
+    """A reader's personal API tokens: the list, and the form that makes one.
+
+    The new token's text is in the response to the POST that made it and nowhere else: not stored, not
+    in the session or a message, not on any later page. So this view renders that response itself
+    instead of redirecting, and every response is `no-store` (never_cache) as well as private.
+    """
+
+    template_name = "membership/api_tokens.html"
+    form_class = ApiTokenForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "owner": self.request.user}
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        refusal = kwargs["refusal"] if "refusal" in kwargs else tokens.creation_refusal(self.request.user)
+        context["refusal"] = str(refusal) if refusal is not None else None
+        context["refusal_kind"] = type(refusal).__name__ if refusal is not None else None
+        if refusal is not None:
+            context["form"] = None
+        context["api_tokens"] = ApiToken.objects.unrevoked().filter(owner=self.request.user)
+        context["max_tokens"] = ApiToken.MAX_LIVE_PER_OWNER
+        return context
+
+    def post(self, request, *args, **kwargs):
+        refusal = tokens.creation_refusal(request.user)
+        if refusal is not None:
+            return self.refuse(refusal)
+        return super().post(request, *args, **kwargs)
+
+    def refuse(self, error):
+        status = 403 if isinstance(error, tokens.EmailNotVerified) else 409
+        return self.render_to_response(self.get_context_data(refusal=error), status=status)
+
+    def form_valid(self, form):
+        try:
+            issued = tokens.create_token(
+                owner=self.request.user, name=form.cleaned_data["name"], lifetime_days=form.cleaned_data["lifetime"]
+            )
+        except tokens.NameTaken as error:
+            form.add_error("name", str(error))
+            return self.form_invalid(form)
+        except tokens.TokenError as error:
+            return self.refuse(error)
+        context = self.get_context_data(form=self.get_form_class()(owner=self.request.user), issued=issued)
+        return self.render_to_response(context, status=201)
+
+
+@method_decorator(never_cache, name="dispatch")
+class RevokeApiTokenView(LoginRequiredMixin, View):
+    """POST: revoke one of the reader's own tokens (anyone else's is a 404: no hint that it exists)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        token = get_object_or_404(ApiToken.objects.filter(owner=request.user), pk=pk)
+        if tokens.revoke_token(token=token, by=request.user):
+            messages.success(request, f"The token “{token.name}” is revoked: it opens nothing from now on.")
+        else:
+            messages.info(request, f"The token “{token.name}” was already revoked.")
+        return redirect("membership:api_tokens")
 
 
 def staff_login_redirect(request, extra_context=None):

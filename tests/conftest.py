@@ -13,6 +13,8 @@ def _fast_and_isolated(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.BTW_REQUIRE_STAFF_MFA = False
+    # API rate limits count requests per test client; tests of them set their own (test_api_rate_limits.py).
+    settings.BTW_API_RATE_ANONYMOUS = settings.BTW_API_RATE_TOKEN = "off"
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -23,7 +23,7 @@ from django.urls import URLPattern, URLResolver, reverse
 from guardian.shortcuts import assign_perm
 
 from audit.services import Action, record
-from membership.models import Application, Membership, Tier
+from membership.models import ApiToken, Application, Membership, Tier
 from outbox.models import OutgoingMail
 
 from .factories import (
@@ -98,6 +98,8 @@ POLICY = {
     "membership.application": {"changelist": {"global_moderator", "superuser"},
                                "object": {"global_moderator", "superuser"}, "add": NOBODY, "delete": NOBODY,
                                "decide": {"global_moderator", "superuser"}},
+    # Readers' API tokens: superusers see them (never their digests) and revoke them; made only by their owners.
+    "membership.apitoken": {"changelist": SUPER, "object": SUPER, "add": NOBODY, "delete": NOBODY},
     "profiles.institution": {
         "changelist": ANALYSTS | {"global_moderator", "superuser"},
         "object": ON_P,
@@ -249,6 +251,9 @@ class World:
             "membership.tier": tier(Tier.STRATEGIC_CIRCLE_SLUG),
             "membership.membership": Membership.objects.filter(user=strategic_member()).first(),
             "membership.application": ApplicationFactory(state=Application.State.PENDING),
+            "membership.apitoken": ApiToken.objects.create(
+                owner=self.other_user, name="Matrix", prefix="0000abcd", digest="0" * 64
+            ),
             "auth.user": self.other_user,
             "auth.group": Group.objects.get(name="Moderators"),
             "sites.site": Site.objects.get_current(),

@@ -335,3 +335,29 @@ def test_profile_detail_budget_holds_with_1_and_200_rows(signed_in, django_asser
         with django_assert_max_num_queries(DETAIL_BUDGET + (1 if signed_in else 0)):
             response = client.get(url)
         assert len(response.json()["faqs"]) == n
+
+
+# --- tokens ------------------------------------------------------------------------------------------------
+
+def test_a_token_reads_at_its_owners_tier_and_stops_when_revoked():
+    from membership.tokens import create_token, revoke_token
+
+    locked = EvidenceItemFactory(required_tier=tier(Tier.LEADERSHIP_ALLIANCE_SLUG))
+    owner = alliance_member()
+    issued = create_token(owner=owner, name="mirror", lifetime_days=30)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {issued.text}")
+    response = get(client, f"/api/v1/evidence/{locked.pk}/")
+    assert response.status_code == 200 and "private" in response["Cache-Control"]
+    revoke_token(token=issued.token, by=owner)
+    response = client.get(f"/api/v1/evidence/{locked.pk}/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "detail" in response.json()
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer not-a-token", "Bearer btw_0000_1111", "Bearer a b"])
+def test_a_malformed_token_is_refused_not_read_as_anonymous(header):
+    InstitutionFactory()
+    response = Client(HTTP_AUTHORIZATION=header).get("/api/v1/institutions/")
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("application/json")

@@ -13,12 +13,20 @@ import pytest
 from django.test import Client
 
 from membership.models import Tier
+from membership.tokens import create_token
 from profiles.api import dumps
 from profiles.models import Briefing, EvidenceItem, Institution, Relationship, TimelineEvent, Watchpoint
 
 from . import test_no_leak
-from .factories import EvidenceItemFactory, InstitutionFactory, RelationshipFactory, TimelineEventFactory, tier
-from .factories_membership import alliance_member
+from .factories import (
+    EvidenceItemFactory,
+    InstitutionFactory,
+    RelationshipFactory,
+    StaffFactory,
+    TimelineEventFactory,
+    tier,
+)
+from .factories_membership import alliance_member, lapsed_member, strategic_member
 from .test_no_leak import LOCKED_OUT, NEEDS_MFA_SETTING, client_for, full_text
 
 pytestmark = pytest.mark.django_db
@@ -128,20 +136,39 @@ def _dump_dir(settings, tmp_path):
     settings.BTW_DUMP_DIR = tmp_path / "dumps"
 
 
+def token_client(make_user) -> Client:
+    """A client that reads with the user's personal API token, no session."""
+    issued = create_token(owner=make_user(), name="mirror", lifetime_days=None)
+    return Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {issued.text}")
+
+
+#: Readers through a token: what the token's owner is now decides, staff included (never staff sight).
+TOKEN_READERS = {
+    "Strategic Circle member's token": strategic_member,
+    "lapsed Leadership Alliance member's token": lapsed_member,
+    "staff member's token": lambda: StaffFactory(is_superuser=True, verified=True),
+}
+
+
 @pytest.mark.parametrize("output", list(OUTPUTS))
-@pytest.mark.parametrize("reader", list(LOCKED_OUT))
+@pytest.mark.parametrize("reader", [*LOCKED_OUT, *TOKEN_READERS])
 def test_locked_text_is_absent_from_the_data_layer(output, reader, profile, unpublished, secret, settings):
     settings.BTW_REQUIRE_STAFF_MFA = reader in NEEDS_MFA_SETTING
-    text = OUTPUTS[output](client_for(LOCKED_OUT[reader]), profile)
+    client = token_client(TOKEN_READERS[reader]) if reader in TOKEN_READERS else client_for(LOCKED_OUT[reader])
+    text = OUTPUTS[output](client, profile)
     assert secret not in text, f"{output} leaks members-only text to the {reader} reader"
     assert "Quiet Merger Draft" not in text and "quiet-merger-draft\"" not in text, (
         f"{output} names an unpublished profile to the {reader} reader")
 
 
-def test_the_alliance_reads_the_locked_text_through_the_api(profile, secret):
+@pytest.mark.parametrize("through", ["session", "token"])
+def test_the_alliance_reads_the_locked_text_through_the_api(profile, secret, through):
     """Guards the test above: the same outputs do carry the text for a reader of the tier."""
-    client = Client()
-    client.force_login(alliance_member())
+    if through == "token":
+        client = token_client(alliance_member)
+    else:
+        client = Client()
+        client.force_login(alliance_member())
     whole = client.get(f"/api/v1/institutions/{profile.slug}/").content.decode()
     assert f"Alliance body {secret}" in whole and f"Alliance notes {secret}" in whole
     assert f"Evidence claim {secret}" in _get_all(client, "/api/v1/evidence/")
