@@ -41,7 +41,9 @@ from .models import Institution
 VERSION_KEY = "btw:content-version"
 SCHEDULE_KEY = "btw:next-publication"
 PAGE_KEY = "btw:page:v3:{digest}"  # v3: (status, headers, body, encodings, etag)
-BYPASS_PARAMS = ("as_tier",)
+#: Parameters whose pages are rendered for one request, never read from or stored in the page cache: the staff
+#: tier switch, and a profile's "as of" view (its page is not the live page the path's key holds).
+BYPASS_PARAMS = ("as_tier", "as_of")
 #: Longest query string (of understood parameters) a stored page may be keyed by; longer ones are rendered, not stored.
 MAX_KEY_QUERY = 256
 #: Headers the page cache sets itself (per response) rather than replaying from the stored render.

@@ -12,6 +12,7 @@ from django.http import Http404, HttpResponse, HttpResponseServerError, JsonResp
 from django.shortcuts import render
 from django.template import loader
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.generic import DetailView, ListView, TemplateView
@@ -20,7 +21,7 @@ import siteurl
 from membership.gating import reader_for_request
 from membership.models import Tier
 
-from . import directory, facets, graph, profile_page, profile_parts, search, structured_data
+from . import as_of, directory, facets, graph, profile_page, profile_parts, search, structured_data
 from .connections import MAP_TABLE_CAP, connections_for
 from .follow_control import follow_control
 from .map_drawing import map_drawing
@@ -125,6 +126,11 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
     template_name = "profiles/institution_detail.html"
     context_object_name = "institution"
 
+    def dispatch(self, request, *args, **kwargs):
+        if as_of.PARAM in request.GET:
+            return InstitutionAsOfView.as_view()(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
     def get_object(self, queryset=None):
         """The profile's row and this reader's parts from the cache in one round trip; the row from the
         database (then cached for everyone) on a miss. Who may open it is decided here either way,
@@ -147,6 +153,50 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
         context["page_title"] = structured_data.page_title(institution, site_name=settings.SITE_NAME)
         context["canonical_url"] = siteurl.absolute(institution.get_absolute_url())
         context["follow"] = follow_control(reader, institution, self.cached)
+        return context
+
+
+class InstitutionAsOfView(ProfileQuerysetMixin, DetailView):
+    """`/profiles/<slug>/?as_of=YYYY-MM-DD`: the public layer as this reader could have read it at the
+    end of that day (`profiles.as_of`), under a banner, with the live page's section templates.
+
+    Rendered afresh on every request and marked private: never from or into the page cache (`as_of`
+    is one of its bypass parameters) nor the fragment cache, whose entries hold the live profile.
+    A profile not published now is 404 for staff too: this is the public layer's past, not a preview.
+    """
+
+    template_name = "profiles/as_of.html"
+    context_object_name = "institution"
+    staff_preview = False
+
+    def get(self, request, *args, **kwargs):
+        try:
+            self.day = as_of.parse_as_of(request.GET.get(as_of.PARAM, ""))
+        except ValueError as error:
+            response = render(request, "profiles/as_of_invalid.html", {"message": str(error)}, status=400)
+        else:
+            self.object = self.get_object()
+            self.snapshot = as_of.profile_as_of(self.object, self.day, self.reader)
+            if self.snapshot is None:
+                raise Http404("No profile here on that day")
+            response = self.render_to_response(self.get_context_data(object=self.object))
+        patch_cache_control(response, private=True)
+        return response
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        snapshot = self.snapshot
+        context.update(
+            institution=snapshot.institution,
+            page=snapshot.page,
+            retracted=snapshot.retracted,
+            day=self.day,
+            is_public=True,
+            live_url=self.object.get_absolute_url(),
+            canonical_url=siteurl.absolute(self.object.get_absolute_url()),
+            noindex=True,
+            site_name=settings.SITE_NAME,
+        )
         return context
 
 
