@@ -361,3 +361,37 @@ def test_a_malformed_token_is_refused_not_read_as_anonymous(header):
     response = Client(HTTP_AUTHORIZATION=header).get("/api/v1/institutions/")
     assert response.status_code == 401
     assert response["Content-Type"].startswith("application/json")
+
+
+# --- as of a day -------------------------------------------------------------------------------------------
+
+def test_as_of_gives_the_profile_as_it_stood_with_withdrawn_sources_as_dates_only(api):
+    from .test_as_of import days_ago, happened
+
+    institution = InstitutionFactory(dek="The old summary.", published_at=timezone.now() - datetime.timedelta(days=50))
+    source = EvidenceItemFactory(institution=institution, title="Old source title", claim="Old claim words")
+    happened(40)
+    institution.dek = "The new summary."
+    institution.save()
+    source.review_state = "retracted"
+    source.save()
+    happened(20)
+    url = f"/api/v1/institutions/{institution.slug}/"
+    response = get(api, url, as_of=days_ago(30).isoformat())
+    then = response.json()
+    assert then["institution"]["dek"] == "The old summary."
+    # Approved then, retracted since: a dated line, never its text.
+    assert then["evidence"] == []
+    assert then["withdrawn"] == [{"id": source.pk, "on": days_ago(20).isoformat(), "how": "retracted"}]
+    assert "Old source title" not in response.content.decode() and "Old claim words" not in response.content.decode()
+    today = get(api, url, as_of=timezone.localdate().isoformat()).json()
+    assert today["institution"]["dek"] == "The new summary." and today["withdrawn"] == []
+    assert get(api, url, as_of=days_ago(60).isoformat()).status_code == 404
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-13-01", "2999-01-01", ""])
+def test_as_of_refuses_a_date_it_cannot_read(api, value):
+    institution = InstitutionFactory()
+    response = api.get(f"/api/v1/institutions/{institution.slug}/", {"as_of": value})
+    assert response.status_code == 400
+    assert "as_of" in response.json()

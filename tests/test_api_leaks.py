@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from membership.models import Tier
 from membership.tokens import create_token
@@ -65,6 +66,7 @@ def _lists(client, profile):
 def _details(client, profile):
     """Each row's detail, those the reader may not see included (they must be plain 404s)."""
     text = full_text(client.get(f"/api/v1/institutions/{profile.slug}/"))
+    text += full_text(client.get(f"/api/v1/institutions/{profile.slug}/", {"as_of": timezone.localdate().isoformat()}))
     text += full_text(client.get("/api/v1/institutions/quiet-merger-draft/"))
     for model, name in ((EvidenceItem, "evidence"), (Relationship, "relationships"), (Watchpoint, "watchpoints"),
                         (TimelineEvent, "timeline")):
@@ -170,6 +172,8 @@ def test_the_alliance_reads_the_locked_text_through_the_api(profile, secret, thr
         client = Client()
         client.force_login(alliance_member())
     whole = client.get(f"/api/v1/institutions/{profile.slug}/").content.decode()
+    today = {"as_of": timezone.localdate().isoformat()}
+    whole += client.get(f"/api/v1/institutions/{profile.slug}/", today).content.decode()
     assert f"Alliance body {secret}" in whole and f"Alliance notes {secret}" in whole
     assert f"Evidence claim {secret}" in _get_all(client, "/api/v1/evidence/")
     assert f"Watch for {secret}" in _get_all(client, "/api/v1/watchpoints/")

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from membership.gating import member_reader
 from membership.models import Tier
 
+from ..as_of import PARAM as AS_OF
+from ..as_of import parse_as_of, profile_as_of
 from ..models import Identifier, Sector
+from . import as_of as as_of_api
 from . import conditional, filters, resources, serializers
 from .pagination import IdCursorPagination
 
@@ -89,13 +94,36 @@ class DataLayerViewSet(ReaderMixin, mixins.ListModelMixin, mixins.RetrieveModelM
 @extend_schema_view(
     list=extend_schema(summary="Published profiles", description="Filter like the directory, by an identifier "
                        "(`?asn=13335`, `?wikidata=Q95`), or by last public update; cursor pages in id order."),
-    retrieve=extend_schema(summary="One profile, whole", description="Its sections, FAQ, links and member "
-                           "briefings; a briefing above your tier comes as its title and tier only."),
 )
 class InstitutionViewSet(DataLayerViewSet):
     resource = resources.INSTITUTIONS
     lookup_field = "slug"
     filterset_class = filters.InstitutionFilter
+
+    @property
+    def extra_params(self):
+        return (AS_OF,) if self.action == "retrieve" else ()
+
+    @extend_schema(
+        summary="One profile, whole (or as it stood on a day)",
+        description="Its sections, FAQ, links and member briefings; a briefing above your tier comes as its "
+        "title and tier only. With `as_of`, the profile as you could have read it at the end of that day "
+        "(its evidence, timeline and open watchpoints included; sources withdrawn since as ids and dates).",
+        parameters=[OpenApiParameter(AS_OF, OpenApiTypes.DATE, description="YYYY-MM-DD, today or earlier.")],
+    )
+    def retrieve(self, request, *args, **kwargs):
+        if AS_OF not in request.query_params:
+            return super().retrieve(request, *args, **kwargs)
+        try:
+            day = parse_as_of(request.query_params[AS_OF])
+        except ValueError as error:
+            raise ValidationError({AS_OF: [str(error)]}) from None
+        if conditional.matches(request, self.etag):
+            return Response(status=304)
+        snapshot = profile_as_of(self.get_object(), day, self.reader)
+        if snapshot is None:
+            raise NotFound("This profile was not published on that day.")
+        return Response(as_of_api.write(snapshot, self.reader))
 
     def get_queryset(self):
         if self.action == "retrieve":
