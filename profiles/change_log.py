@@ -15,6 +15,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from .models import (
     Briefing,
     Change,
+    Correction,
     EvidenceItem,
     FAQItem,
     Identifier,
@@ -40,6 +41,7 @@ RESOURCE_OF = {
     FAQItem: (Kind.INSTITUTION, "institution_id", "institution_id"),
     RelatedLink: (Kind.INSTITUTION, "institution_id", "institution_id"),
     Identifier: (Kind.INSTITUTION, "institution_id", "institution_id"),
+    Correction: (Kind.INSTITUTION, "institution_id", "institution_id"),
 }
 
 

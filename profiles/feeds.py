@@ -29,7 +29,7 @@ FEED_LENGTH = 50
 
 class ProfileUpdatesFeed(Feed):
     title = "BTW Profiles — profile updates"
-    description = "New profiles, newly approved public sources and timeline events."
+    description = "New profiles, newly approved public sources, timeline events and corrections."
     #: The feed's own address (its rel="self" link), by URL name.
     url_name = "feed_rss"
 

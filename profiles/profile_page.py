@@ -22,6 +22,7 @@ from .json_lists import Rows, fetch_lists
 from .markdown import split_lines
 from .models import (
     Briefing,
+    Correction,
     EvidenceItem,
     FAQItem,
     Identifier,
@@ -124,6 +125,7 @@ def with_profile_lists(institution: Institution, reader: Reader) -> Institution:
         briefings=Rows(Briefing.objects.filter(institution=institution), related={"required_tier": None}),
         faqs=Rows(FAQItem.objects.filter(institution=institution)),
         identifiers=Rows(Identifier.objects.filter(institution=institution), fields=("scheme", "value")),
+        corrections=Rows(Correction.objects.filter(institution=institution), fields=("note", "published_at")),
         dependencies=Rows(
             dependency_rows(institution, at=at),
             fields=TIE_FIELDS,
@@ -173,6 +175,8 @@ class ProfilePage:
     faqs: list[FAQItem] = field(default_factory=list)
     #: Ids in other datasets, under "At a glance": public facts, shown to every reader.
     identifiers: list[Identifier] = field(default_factory=list)
+    #: "Correction, 3 December 2026: …", newest first: public notes, the same for every reader.
+    corrections: list[Correction] = field(default_factory=list)
     dependencies: DependencySummary | None = None
     show: dict[str, bool] = field(default_factory=dict)
     #: Numbers the [^ev:ID] citations this reader may see (passed to the markdown filters).
@@ -279,6 +283,8 @@ def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
         ],
         faqs=institution.page_faqs,
         identifiers=sorted(institution.page_identifiers, key=lambda identifier: identifier.display_order),
+        # A page built without the list (profiles.as_of builds one from history rows) shows no corrections.
+        corrections=getattr(institution, "page_corrections", []),
         dependencies=summarise_dependencies(institution, institution.page_dependencies),
         citations=CitationContext(sources),
         pending_ids=frozenset(item.pk for item in sources if item.review_state != ReviewState.APPROVED),

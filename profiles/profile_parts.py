@@ -128,7 +128,11 @@ def render_parts(cached: CachedProfile, institution: Institution, reader: Reader
         context["link_preview"] = structured_data.link_preview(institution, site_name=site_name)
         # Any briefing, open to this reader or not: the page as published has a members-only part.
         context["json_ld"] = structured_data.json_ld(
-            institution, site_name=site_name, has_gated_part=bool(page.briefings), identifiers=page.identifiers
+            institution,
+            site_name=site_name,
+            has_gated_part=bool(page.briefings),
+            identifiers=page.identifiers,
+            corrections=page.corrections,
         )
     parts = dict(cached.parts)
     timeout = cache_timeout()

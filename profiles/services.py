@@ -17,7 +17,7 @@ from django.utils import formats, timezone
 
 from audit import services as audit
 
-from . import grants, history, publication, review
+from . import corrections, grants, history, publication, review
 from .models import FAQItem, Institution
 from .public_changes import first_public_time, touch_public
 
@@ -113,6 +113,7 @@ def save_institution(
     at: datetime.datetime | None = None,
     override_reason: str = "",
     save_children: Callable[[], None] | None = None,
+    correction_note: str = "",
 ) -> Institution:
     """Create a profile, or save an edit of one under the optimistic lock, then apply the
     publication guard and write the audit log.
@@ -127,11 +128,17 @@ def save_institution(
     everything back, unless a superuser gives an `override_reason` (anyone else's is ignored).
     Publication, scheduling, unpublication and overrides are recorded in the audit log, in this
     transaction: a save that rolls back leaves no entry.
+
+    A `correction_note` marks the edit as a correction readers are told about (`profiles.corrections`):
+    written in this transaction, or `corrections.CorrectionRefused` when the edit cannot be one.
     """
     at = at or timezone.now()
     institution.published_at = Institution.publication_time(institution.status, institution.published_at, at)
     institution.last_edited_by = user
     if institution._state.adding:
+        if correction_note:
+            raise corrections.CorrectionRefused(corrections.refusal(institution, before=None, publishing=True,
+                                                                    changed=[], at=at))
         before = None
         institution.version = 1
         institution.public_updated_at = first_public_time(institution, at)
@@ -140,15 +147,20 @@ def save_institution(
         if user is not None:
             grants.assign_creator(institution=institution, user=user)
     else:
-        before = _save_edit(institution, user=user, form_version=form_version, at=at)
+        before = _save_edit(institution, user=user, form_version=form_version, at=at, correction_note=correction_note)
+        if correction_note:
+            corrections.record(institution=institution, note=correction_note, user=user, at=at)
     if save_children is not None:
         save_children()
     _guard_and_record_publication(institution, before=before, user=user, override_reason=override_reason, at=at)
     return institution
 
 
-def _save_edit(institution: Institution, *, user, form_version: int | None, at: datetime.datetime) -> dict:
-    """Save an edit under the optimistic lock; returns what readers saw before it."""
+def _save_edit(
+    institution: Institution, *, user, form_version: int | None, at: datetime.datetime, correction_note: str = ""
+) -> dict:
+    """Save an edit under the optimistic lock; returns what readers saw before it. A correction's note
+    is checked (`corrections.refusal`) before anything is written and kept as the history reason."""
     if form_version is None:
         raise TypeError("Editing a profile needs the version its form was loaded at (form_version).")
     claimed = Institution.objects.filter(pk=institution.pk, version=form_version).update(
@@ -169,12 +181,16 @@ def _save_edit(institution: Institution, *, user, form_version: int | None, at: 
     if publishing:
         institution.public_updated_at = first_public_time(institution, at)
     institution.full_clean()
+    changed = [] if publishing else changed_public_fields(institution, before)
+    if correction_note:
+        refused = corrections.refusal(institution, before=before, publishing=publishing, changed=changed, at=at)
+        if refused:
+            raise corrections.CorrectionRefused(refused)
+        institution._change_reason = corrections.history_reason(correction_note)
     institution.save()
-    if not publishing:
-        changed = changed_public_fields(institution, before)
-        if changed:
-            labels = ", ".join(str(Institution._meta.get_field(name).verbose_name) for name in changed)
-            touch_public(institution, summary=f"Revised: {labels}.", at=at)
+    if changed:
+        labels = ", ".join(str(Institution._meta.get_field(name).verbose_name) for name in changed)
+        touch_public(institution, summary=f"Revised: {labels}.", at=at)
     return before
 
 

@@ -125,7 +125,9 @@ def identifier_properties(identifiers) -> dict:
     return properties
 
 
-def json_ld(institution, *, site_name: str | None = None, has_gated_part: bool, identifiers=()) -> SafeString:
+def json_ld(
+    institution, *, site_name: str | None = None, has_gated_part: bool, identifiers=(), corrections=()
+) -> SafeString:
     """A `<script type="application/ld+json">` block (data, not code: CSP does not run it).
 
     The facts of the profile's "at a glance" box that schema.org has a property for: the base
@@ -133,6 +135,10 @@ def json_ld(institution, *, site_name: str | None = None, has_gated_part: bool, 
     `keywords`, its identifiers (`identifier_properties`). Criticality and time horizon are the
     newsroom's assessments, not facts about the organisation, and schema.org has no property for
     them: they stay on the page only.
+
+    The page carries its public "last updated" date (`dateModified`), the last time an analyst
+    confirmed its sections still hold (`lastReviewed`), and its corrections as `CorrectionComment`s
+    (`correction`, newest first), each note as readers see it on the page.
     """
     site_name = site_name or siteurl.name()
     url = siteurl.absolute(institution.get_absolute_url())
@@ -164,6 +170,13 @@ def json_ld(institution, *, site_name: str | None = None, has_gated_part: bool, 
         page["datePublished"] = institution.published_at.isoformat()
     if institution.last_updated:
         page["dateModified"] = institution.last_updated.isoformat()
+    if institution.last_verified_at:
+        page["lastReviewed"] = institution.last_verified_at.isoformat()
+    if corrections:
+        page["correction"] = [
+            {"@type": "CorrectionComment", "text": c.note, "datePublished": c.published_at.isoformat()}
+            for c in corrections
+        ]
     if has_gated_part:
         page["hasPart"] = {
             "@type": "WebPageElement",

@@ -1,8 +1,8 @@
 """What changed on profiles, as a reader at a given tier may see it.
 
-One stream feeds the RSS/Atom feeds (an anonymous reader), and later the watchlist and
-digests (a member): new profiles, newly approved evidence, and timeline events. Visibility
-comes from the gate (`public_for(reader)`), never from the caller.
+One stream feeds the RSS/Atom feeds (an anonymous reader), the watchlist and digests (a member)
+and a profile's changelog (`profiles.changelog`): new profiles, newly approved evidence, timeline
+events and corrections. Visibility comes from the gate (`public_for(reader)`), never from the caller.
 
 An update's `description` is the analyst's Markdown as written, citations included; it carries
 the `citations` this reader may see (the same gate as the page: approved, in tier, of that
@@ -19,13 +19,14 @@ from django.db.models import QuerySet
 
 from membership.gating import reader_for
 
+from . import corrections
 from .citations import CitationContext, cited_ids
-from .models import EvidenceItem, Institution, Relationship, TimelineEvent, Watchpoint
+from .models import Correction, EvidenceItem, Institution, Relationship, TimelineEvent, Watchpoint
 
 
 @dataclass(frozen=True)
 class Update:
-    kind: str  # "profile", "evidence", "timeline"
+    kind: str  # a key of KIND_LABELS
     institution: Institution
     title: str
     description: str
@@ -34,6 +35,9 @@ class Update:
     key: str  # stable id for feed GUIDs and digests
     #: The evidence cited in `description` that the reader may see; None: every citation hidden.
     citations: CitationContext | None = field(default=None, compare=False)
+    #: The evidence the change is about or rests on (an approved source, an event's or watchpoint's
+    #: source, a relationship's evidence), by id: whoever shows it asks the gate for it again.
+    evidence_id: int | None = field(default=None, compare=False)
 
     @property
     def kind_label(self):
@@ -46,6 +50,7 @@ KIND_LABELS = {
     "timeline": "Timeline",
     "watchpoint": "Watchpoint",
     "relationship": "Relationship",
+    "correction": "Correction",
 }
 
 
@@ -76,9 +81,11 @@ def updates_for(
         .select_related("institution")
         .order_by("-date", "-pk")
     )
+    fixes = Correction.objects.filter(institution__in=institutions).select_related("institution")
     if since:
         evidence = evidence.filter(reviewed_at__gt=since)
         timeline = timeline.filter(created_at__gt=since)
+        fixes = fixes.filter(published_at__gt=since)
     items = [
         Update("profile", p, p.name, p.dek, p.get_absolute_url(), p.published_at, f"profile-{p.pk}")
         for p in profiles.order_by("-published_at")[:limit]
@@ -92,6 +99,7 @@ def updates_for(
             e.get_absolute_url(),
             e.reviewed_at,
             f"evidence-{e.pk}",
+            evidence_id=e.pk,
         )
         for e in evidence[:limit]
     ]
@@ -104,8 +112,15 @@ def updates_for(
             t.get_absolute_url(),
             _as_datetime(t.date),
             f"timeline-{t.pk}",
+            evidence_id=t.evidence_id,
         )
         for t in timeline[:limit]
+    ]
+    # A correction's note is plain text (`models.corrections`): escaped, it renders as written.
+    items += [
+        Update("correction", c.institution, c.institution.name, corrections.as_markdown(c.note),
+               c.get_absolute_url(), c.published_at, f"correction-{c.pk}")
+        for c in fixes[:limit]
     ]
     if watch_kinds:
         items += _watch_updates(reader, institutions, since=since, limit=limit)
@@ -148,19 +163,19 @@ def _watch_updates(reader, institutions, *, since, limit) -> list[Update]:
         relationships = relationships.filter(reviewed_at__gt=since)
     items = [
         Update("watchpoint", w.institution, f"{w.institution.name}: new watchpoint", w.text,
-               w.get_absolute_url(), w.created_at, f"watchpoint-{w.pk}")
+               w.get_absolute_url(), w.created_at, f"watchpoint-{w.pk}", evidence_id=w.evidence_id)
         for w in watchpoints[:limit]
     ]
     items += [
         Update("watchpoint", w.institution, f"{w.institution.name}: watchpoint triggered",
                f"{w.text} {w.status_note}".strip(), w.get_absolute_url(), w.status_changed_at,
-               f"watchpoint-{w.pk}-triggered")
+               f"watchpoint-{w.pk}-triggered", evidence_id=w.evidence_id)
         for w in triggered[:limit]
         if w.status_changed_at
     ]
     items += [
         Update("relationship", r.source, str(r), r.description, r.get_absolute_url(), r.reviewed_at,
-               f"relationship-{r.pk}")
+               f"relationship-{r.pk}", evidence_id=r.evidence_id)
         for r in relationships[:limit]
     ]
     return items

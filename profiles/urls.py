@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import directory, views, watch_views
+from . import changelog_views, directory, views, watch_views
 from .cache import cache_anonymous_page
 
 app_name = "profiles"
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", cache_anonymous_page(views.DirectoryView.as_view(), params=DIRECTORY_PARAMS), name="directory"),
     path("<slug:slug>/", cache_anonymous_page(views.InstitutionDetailView.as_view()), name="detail"),
     path("<slug:slug>/map/", cache_anonymous_page(views.InstitutionMapView.as_view()), name="map"),
+    path("<slug:slug>/changes/", cache_anonymous_page(changelog_views.changes_page, params=("page",)), name="changes"),
     path("<slug:slug>/follow/", watch_views.FollowView.as_view(), name="follow"),
     path("<slug:slug>/follow/sign-in/", watch_views.FollowSignInView.as_view(), name="follow_sign_in"),
 ]

@@ -251,6 +251,8 @@ def _link_label(update) -> str:
     says it), or, for a watchpoint, its first words (every watchpoint's title reads the same)."""
     name = update.institution.name
     title = update.title.removeprefix(f"{name}: ").strip()
+    if update.kind == "correction":  # titled by the profile's name, which the group heading says already
+        return "Correction notice on the profile"
     if update.kind == "watchpoint":
         first_line = to_plain_text(update.description, update.citations).partition("\n")[0]
         words = Truncator(_LINK_TARGET.sub("", first_line)).words(12)

@@ -146,7 +146,7 @@ def test_change_form_groups_fields_like_the_profile_page(client, analyst, assign
     response = login(client, analyst).get(change_url(assigned))
     assert response.status_code == 200
     names = [fieldset.name for fieldset in response.context["adminform"]]
-    assert names == ["Identity & at a glance", "Story", "Domain", "Assessment", "Publishing"]
+    assert names == ["Identity & at a glance", "Story", "Domain", "Assessment", "Correction", "Publishing"]
     prefixes = {inline.formset.prefix for inline in response.context["inline_admin_formsets"]}
     assert prefixes == {"evidence", "relationships_out", "watchpoints", "timeline", "faqs", "related_links",
                         "briefings", "identifiers"}

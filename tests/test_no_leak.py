@@ -31,7 +31,13 @@ from .factories import (
     WatchpointFactory,
     tier,
 )
-from .factories_membership import alliance_member, pending_applicant, strategic_member, unverified_user
+from .factories_membership import (
+    alliance_member,
+    lapsed_member,
+    pending_applicant,
+    strategic_member,
+    unverified_user,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +105,7 @@ LOCKED_OUT = {
     "signed-up, unverified": unverified_user,
     "Strategic Circle member": strategic_member,
     "pending Leadership Alliance applicant": lambda: pending_applicant().user,
+    "lapsed Leadership Alliance member": lapsed_member,
     "staff without MFA": StaffFactory,  # with BTW_REQUIRE_STAFF_MFA on: reads at membership level
 }
 NEEDS_MFA_SETTING = {"staff without MFA"}
@@ -215,6 +222,10 @@ def _map_page(client, profile):
     return full_text(client.get(reverse("profiles:map", args=[profile.slug])))
 
 
+def _changelog_page(client, profile):
+    return full_text(client.get(reverse("profiles:changes", args=[profile.slug])))
+
+
 def _watchlist_and_digest(client, profile):
     """The reader follows the profile: their watchlist page and their digest e-mail."""
     user = client.reader_user
@@ -248,6 +259,7 @@ OUTPUTS = {
     "RSS, Atom, per-profile and per-sector feeds": _feeds,
     "sitemap.xml and robots.txt": _sitemap_and_robots,
     "dependency map page": _map_page,
+    "changelog page": _changelog_page,
     "watchlist page and digest e-mail": _watchlist_and_digest,
 }
 

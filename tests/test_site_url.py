@@ -54,6 +54,7 @@ def addresses(client, profile, **headers) -> dict[str, list[str]]:
             canonical(get(reverse("profiles:directory"), {"sector": "none", "page": "1"})),
             canonical(get(profile.get_absolute_url())),
             canonical(get(reverse("profiles:map", args=[profile.slug]))),
+            canonical(get(reverse("profiles:changes", args=[profile.slug]))),
         ],
         "sitemap": re.findall(r"<loc>([^<]+)</loc>", sitemap),
         "robots": re.findall(r"^Sitemap: (\S+)$", robots, re.MULTILINE),

@@ -178,6 +178,7 @@ def site_pages(profile):
         "home": reverse("home"),
         "directory": reverse("profiles:directory"),
         "map": reverse("profiles:map", args=[profile.slug]),
+        "changes": reverse("profiles:changes", args=[profile.slug]),
         "tiers": reverse("membership:tiers"),
         "sign-in": reverse("account_login"),
         "sign-up": reverse("account_signup"),
@@ -185,7 +186,7 @@ def site_pages(profile):
     }
 
 
-@pytest.mark.parametrize("page", ["home", "directory", "map", "tiers", "sign-in", "sign-up", "profile"])
+@pytest.mark.parametrize("page", ["home", "directory", "map", "changes", "tiers", "sign-in", "sign-up", "profile"])
 def test_every_page_has_opengraph_tags_and_the_site_card(client, site, profile, page):
     path = site_pages(profile)[page]
     tags = meta_of(client.get(path).content.decode())

@@ -31,12 +31,12 @@ from guardian.admin import GuardedModelAdminMixin
 
 from audit.services import user_label
 
-from .. import freshness, permissions, publication, services
+from .. import corrections, freshness, permissions, publication, services
 from ..citations import CITATION_HELP
-from ..forms import InstitutionAdminForm
 from ..models import EvidenceItem, FAQItem, Institution, Relationship, Sector
 from ..search import refresh_search_index
 from .base import HistoryAdmin, warn_about_citations
+from .corrections import InstitutionChangeForm, with_correction_fieldset
 from .grants import ObjectPermissionsForms
 from .inlines import PROFILE_INLINES
 from .scope import OutOfScopeIs403, scope_of
@@ -57,7 +57,7 @@ def _autocomplete_field(request) -> str | None:
 
 @admin.register(Institution)
 class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdminMixin, HistoryAdmin):
-    form = InstitutionAdminForm
+    form = InstitutionChangeForm
     change_form_template = "admin/profiles/institution/change_form.html"
     object_permission_codenames = ("change_institution", "moderate_evidence")
     inlines = PROFILE_INLINES
@@ -190,6 +190,7 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
             read_only = {"last_verified": "last_verified_info"}  # no "Confirm" for those who may not change it
             return [(name, {**opts, "fields": [read_only.get(f, f) for f in opts["fields"] if f != "loaded_version"]})
                     for name, opts in fieldsets]
+        fieldsets = with_correction_fieldset(fieldsets, obj)
         if publication.may_override(request.user):  # the override field exists for superusers only
             return [(name, {**opts, "fields": self._with_override(opts["fields"])}) for name, opts in fieldsets]
         return fieldsets
@@ -263,16 +264,18 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
         refusal = self.refusal
         form.stale_edit = refusal if isinstance(refusal, services.StaleEdit) else None
         form.publication_refused = refusal if isinstance(refusal, publication.PublicationRefused) else None
+        form.correction_refused = refusal if isinstance(refusal, corrections.CorrectionRefused) else None
         form.may_override = publication.may_override(request.user)
         return form
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except (services.StaleEdit, publication.PublicationRefused) as refusal:
+        except (services.StaleEdit, publication.PublicationRefused, corrections.CorrectionRefused) as refusal:
             # StaleEdit: another save won the race between our clean() and our UPDATE.
             # PublicationRefused: clean() passed, but the service's final guard, judging the saved
-            # submission (inline rows included), refused to publish. Either way the view's atomic
+            # submission (inline rows included), refused to publish. CorrectionRefused: the saved
+            # edit cannot be marked as a correction (profiles.corrections). Either way the view's atomic
             # block has rolled everything back (profile and inlines). Show the form again with the
             # editor's input and the reason, and save nothing: the form of this one-off admin
             # reports the refusal as its error, so the second pass cannot save.
@@ -293,6 +296,7 @@ class InstitutionAdmin(ObjectPermissionsForms, OutOfScopeIs403, GuardedModelAdmi
             user=request.user,
             form_version=form.form_version if change else None,
             override_reason=form.override,
+            correction_note=form.published_correction_note if change else "",
             save_children=lambda: save_children(request, form, formsets, change),
         )
         refresh_search_index([form.instance.pk])  # sectors and children are saved only now

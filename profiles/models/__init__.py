@@ -19,9 +19,11 @@ Import from `profiles.models`; the modules of this package are where each model 
 - `watchlists`: `Follow`, `WatchSettings`, `DigestDelivery`.
 - `identifiers`: `Identifier`, a profile's ids in other datasets (PeeringDB, ASN, Wikidata, LEI, website).
 - `changes`: `Change`, the change log the data layer's change stream reads (what was written, never its text).
+- `corrections`: `Correction`, an analyst's public note that an edit fixed an error readers saw.
 
 Each module imports only those above it in this list (`watchlists` and `identifiers` only `institution`;
-`changes` none). The `Historical…` models are made by simple-history in the module of the model they record.
+`changes` none; `corrections` only `institution`). The `Historical…` models are made by simple-history
+in the module of the model they record.
 """
 
 # Django registers models in import order, and that order is the order of reverse relations
@@ -70,6 +72,7 @@ from .moderation import EvidenceQueueItem, RelationshipQueueItem, ReviewRecord, 
 from .watchlists import DigestDelivery, Follow, FollowQuerySet, WatchSettings
 from .identifiers import HistoricalIdentifier, Identifier
 from .changes import Change
+from .corrections import Correction
 # isort: on
 
 __all__ = [
@@ -127,4 +130,6 @@ __all__ = [
     "Identifier",
     # changes
     "Change",
+    # corrections
+    "Correction",
 ]

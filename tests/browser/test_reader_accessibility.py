@@ -3,6 +3,7 @@ for a guest and for a signed-in member (tests/browser/axe.py)."""
 
 import pytest
 
+from profiles.models import Correction
 from tests.browser.axe import assert_no_serious_violations
 from tests.browser.journeys import sign_in
 from tests.factories import RelationshipFactory
@@ -18,6 +19,7 @@ VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, 
 def profile():
     institution = full_profile(n=3, name="Accessible Exchange")
     RelationshipFactory(source=institution, kind="partner")  # a tie of every drawing style on the map
+    Correction.objects.create(institution=institution, note="An earlier version gave the wrong capacity.")
     return institution
 
 
@@ -28,6 +30,7 @@ def guest_pages(profile) -> list[str]:
         "/profiles/?q=Accessible",
         profile.get_absolute_url(),
         f"/profiles/{profile.slug}/map/",
+        f"/profiles/{profile.slug}/changes/",
         "/membership/",
         "/accounts/login/",
         "/accounts/signup/",
@@ -55,6 +58,7 @@ def test_member_pages_have_no_serious_violations(new_page, profile, viewport):
         "/accounts/password/change/",
         "/accounts/2fa/",
         profile.get_absolute_url(),
+        f"/profiles/{profile.slug}/changes/",
         "/watchlist/",
         "/membership/",
     ):
