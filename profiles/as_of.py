@@ -40,6 +40,7 @@ from .graph import FANOUT_CAP
 from .json_lists import Rows, fetch_lists
 from .models import (
     Briefing,
+    Correction,
     EvidenceItem,
     FAQItem,
     Identifier,
@@ -134,6 +135,7 @@ def profile_as_of(institution: Institution, day: datetime.date, reader) -> AsOfP
     others = _other_profiles(lists, at)
     sources, retracted = _sources(reader, lists, at)
     then.page_sectors = lists["sectors"]
+    then.page_corrections = lists["corrections"]
     then.page_sources = sources
     then.page_timeline = [_instance(TimelineEvent, row) for row in lists["timeline"]]
     then.page_faqs = [_instance(FAQItem, row) for row in lists["faqs"]]
@@ -182,6 +184,8 @@ def _list_queries(pk: int, at: datetime.datetime) -> dict[str, Rows]:
             _history(Institution).filter(id=pk, history_date__lte=at).order_by("-history_date", "-history_id")[:1]
         ),
         "sectors": Rows(Sector.objects.filter(institutions=pk)),
+        # Corrections are never edited: those published by then are the ones readers saw.
+        "corrections": Rows(Correction.objects.filter(own, published_at__lte=at), fields=("note", "published_at")),
         "sources": Rows(_as_of(EvidenceItem, at, own).order_by("-source_date", "id"), related=tier),
         "sources_now": Rows(EvidenceItem.objects.filter(own), fields=_NOW_FIELDS[EvidenceItem], related=tier),
         "withdrawn": Rows(

@@ -283,7 +283,6 @@ def build_profile_page(institution: Institution, reader: Reader) -> ProfilePage:
         ],
         faqs=institution.page_faqs,
         identifiers=sorted(institution.page_identifiers, key=lambda identifier: identifier.display_order),
-        # A page built without the list (profiles.as_of builds one from history rows) shows no corrections.
         corrections=getattr(institution, "page_corrections", []),
         dependencies=summarise_dependencies(institution, institution.page_dependencies),
         citations=CitationContext(sources),

@@ -486,3 +486,17 @@ def test_as_of_page_holds_its_budget_with_django_assert_max_num_queries(client, 
     client.get(url)
     with django_assert_max_num_queries(AS_OF_BUDGET["anonymous"]):
         assert client.get(url).status_code == 200
+
+
+def test_corrections_show_as_of_the_day_they_were_published(client):
+    from profiles.models import Correction
+
+    institution = InstitutionFactory(published_at=timezone.now() - datetime.timedelta(days=50))
+    Correction.objects.create(institution=institution, note="Capacity was 200 MW, not 2 GW.",
+                              published_at=timezone.now() - datetime.timedelta(days=35))
+    Correction.objects.create(institution=institution, note="The site is in Ohio.",
+                              published_at=timezone.now() - datetime.timedelta(days=10))
+    happened(45)
+    html = client.get(as_of_url(institution, AS_OF)).content.decode()
+    assert "Capacity was 200 MW, not 2 GW." in html
+    assert "The site is in Ohio." not in html
