@@ -245,6 +245,11 @@ FOXCONN_OPENAI = {
         {"title": "Foxconn and SoftBank turn Ohio plant into Stargate hub",
          "url": "https://btw.media/all/it-infrastructure/foxconn-and-softbank-turn-ohio-plant-into-stargate-hub/"},
     ],
+    "corrections": [
+        {"date": datetime.date(2025, 11, 24),
+         "note": "An earlier version described a purchase commitment. OpenAI has early access to the hardware and "
+                 "an option to buy it, not an obligation."},
+    ],
     "briefings": [
         {"tier": SC, "title": "Deeper profile context: supply-chain exposure",
          "body": (

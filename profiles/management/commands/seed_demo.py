@@ -23,6 +23,7 @@ from profiles import demo_data, freshness, grants, services
 from profiles.change_log import record_institution
 from profiles.models import (
     Briefing,
+    Correction,
     EvidenceItem,
     FAQItem,
     Identifier,
@@ -254,6 +255,9 @@ class Seeder:
                          {"question": item["question"], "answer": item["answer"]})
         for scheme, value in spec.get("identifiers", []):
             self._upsert(Identifier, {"institution": institution, "scheme": scheme, "value": value}, {})
+        for item in spec.get("corrections", []):
+            self._upsert(Correction, {"institution": institution, "note": item["note"]},
+                         {"published_at": _noon(item["date"])})
         for order, item in enumerate(spec.get("briefings", []), start=1):
             self._upsert(Briefing, {"institution": institution, "required_tier": self.tiers[item["tier"]]}, {
                 "title": item["title"], "body": item["body"], "source_notes": item["source_notes"], "order": order,
