@@ -2,7 +2,9 @@
 for a guest and for a signed-in member (tests/browser/axe.py)."""
 
 import pytest
+from django.utils import timezone
 
+from profiles.api import dumps
 from profiles.models import Correction
 from tests.browser.axe import assert_no_serious_violations
 from tests.browser.journeys import sign_in
@@ -16,10 +18,12 @@ VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, 
 
 
 @pytest.fixture
-def profile():
+def profile(settings, tmp_path):
     institution = full_profile(n=3, name="Accessible Exchange")
     RelationshipFactory(source=institution, kind="partner")  # a tie of every drawing style on the map
     Correction.objects.create(institution=institution, note="An earlier version gave the wrong capacity.")
+    settings.BTW_DUMP_DIR = tmp_path / "dumps"
+    dumps.export("public")  # /data/ lists its files
     return institution
 
 
@@ -31,6 +35,9 @@ def guest_pages(profile) -> list[str]:
         profile.get_absolute_url(),
         f"/profiles/{profile.slug}/map/",
         f"/profiles/{profile.slug}/changes/",
+        f"{profile.get_absolute_url()}?as_of={timezone.localdate().isoformat()}",
+        "/api/docs/",
+        "/data/",
         "/membership/",
         "/accounts/login/",
         "/accounts/signup/",
@@ -61,6 +68,7 @@ def test_member_pages_have_no_serious_violations(new_page, profile, viewport):
         f"/profiles/{profile.slug}/changes/",
         "/watchlist/",
         "/membership/",
+        "/membership/api-tokens/",
     ):
         page.goto(url)
         assert_no_serious_violations(page)
