@@ -9,9 +9,10 @@ the sources withdrawn since, as ids and dates only.
 
 from __future__ import annotations
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from ..as_of import AsOfProfile
+from ..as_of import REMOVED, RETRACTED, AsOfProfile
 from . import serializers as api_serializers
 
 
@@ -36,6 +37,21 @@ class _AsOfInstitution(api_serializers.InstitutionDetailSerializer):
 
     def get_briefings(self, institution) -> list[dict]:
         return api_serializers.BriefingSerializer(self.context["page"].briefings, many=True, context=self.context).data
+
+
+class AsOfProfileSerializer(serializers.Serializer):
+    """What `write` answers, for the schema: the profile and its parts as they stood on `as_of`."""
+
+    as_of = serializers.DateField()
+    institution = api_serializers.InstitutionDetailSerializer()
+    evidence = api_serializers.EvidenceSerializer(many=True)
+    timeline = api_serializers.TimelineSerializer(many=True)
+    watchpoints = api_serializers.WatchpointSerializer(many=True)
+    withdrawn = inline_serializer("WithdrawnEvidence", {
+        "id": serializers.IntegerField(),
+        "on": serializers.DateField(),
+        "how": serializers.ChoiceField(choices=[RETRACTED, REMOVED]),
+    }, many=True, help_text="Sources you could read then, withdrawn since: ids and dates only.")
 
 
 def _of(institution, objects):

@@ -27,7 +27,6 @@ import datetime
 
 from django.db.models import Q
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
@@ -195,10 +194,12 @@ class ChangesView(ReaderMixin, APIView):
     @extend_schema(
         summary="Changes since a cursor",
         parameters=[
-            OpenApiParameter("since", OpenApiTypes.STR, required=True, description="A cursor from a previous "
-                             "page's `next` or a dump's manifest; `0` for the whole log; `now` for its end."),
-            OpenApiParameter("limit", OpenApiTypes.INT, description=f"Log rows to read (1–{MAX_LIMIT}, default "
-                             f"{DEFAULT_LIMIT}); a changed profile brings its parts with it."),
+            OpenApiParameter("since", {"type": "string", "minLength": 1}, required=True,
+                             description="A cursor from a previous page's `next` or a dump's manifest; `0` for "
+                             "the whole log; `now` for its end."),
+            OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                             description=f"Log rows to read (default {DEFAULT_LIMIT}); a changed profile brings "
+                             "its parts with it."),
         ],
         responses={
             200: inline_serializer(

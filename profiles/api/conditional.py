@@ -29,12 +29,16 @@ def etag_for(request, reader: Reader) -> str:
 
 
 def matches(request, etag: str) -> bool:
-    """Whether If-None-Match names this ETag (weak comparison, as RFC 9110 asks for GET)."""
+    """Whether If-None-Match names this ETag (weak comparison, as RFC 9110 asks for GET).
+
+    `*` ("any current representation") is not answered here: before any query it is not known whether
+    the object exists or the parameters parse, and a 404 or 400 must not become a 304 (RFC 9110 13.2.1).
+    Such a request gets the full answer."""
     header = request.META.get("HTTP_IF_NONE_MATCH")
     if not header:
         return False
     wanted = {tag.removeprefix("W/") for tag in parse_etags(header)}
-    return "*" in wanted or etag.removeprefix("W/") in wanted
+    return etag.removeprefix("W/") in wanted
 
 
 def patch_response(response, reader: Reader, etag: str | None) -> None:

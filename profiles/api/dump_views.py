@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.generic import TemplateView
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -96,6 +97,7 @@ class DumpManifestView(ReaderMixin, APIView):
 
     @extend_schema(
         summary="The newest bulk dump of your tier",
+        operation_id="dumps_latest",
         responses={
             200: inline_serializer("DumpManifest", {
                 "tier": serializers.CharField(),
@@ -126,8 +128,12 @@ class DumpManifestView(ReaderMixin, APIView):
 
 
 class DumpFileView(ReaderMixin, APIView):
-    @extend_schema(summary="One file of your tier's newest dump",
-                   responses={(200, "application/octet-stream"): OpenApiResponse(description="The file"),
+    """One file of your tier's newest dump, as its manifest names it: JSON Lines, CSV, or the manifest."""
+
+    @extend_schema(summary="One file of your tier's newest dump", operation_id="dumps_file",
+                   responses={(200, "application/jsonl"): OpenApiResponse(OpenApiTypes.BINARY, description="A file"),
+                              (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="A file"),
+                              (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="A file"),
                               404: OpenApiResponse(description="No such file in your tier's newest dump")})
     def get(self, request, stamp: str, name: str):
         tier = reader_tier(self.reader)

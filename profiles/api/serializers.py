@@ -66,6 +66,7 @@ class VisibleEvidence(serializers.IntegerField):
 class TierSlug(serializers.SlugRelatedField):
     def __init__(self, **kwargs):
         kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)
         kwargs.setdefault("help_text", "The members' tier this opens to; null: everyone.")
         super().__init__(slug_field="slug", **kwargs)
 
@@ -96,10 +97,12 @@ class InstitutionSerializer(serializers.ModelSerializer):
     sectors = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     identifiers = IdentifierSerializer(many=True, read_only=True)
     updated_at = serializers.DateTimeField(
-        source="public_updated_at", read_only=True, help_text="When something readers see last changed."
+        source="public_updated_at", read_only=True, allow_null=True,
+        help_text="When something readers see last changed.",
     )
     last_reviewed = serializers.DateTimeField(
-        source="last_verified_at", read_only=True, help_text="When an analyst last confirmed the profile holds."
+        source="last_verified_at", read_only=True, allow_null=True,
+        help_text="When an analyst last confirmed the profile holds; null: not yet.",
     )
 
     class Meta:
@@ -193,7 +196,7 @@ class InstitutionDetailSerializer(InstitutionSerializer):
 class EvidenceSerializer(serializers.ModelSerializer):
     institution = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     tier = TierSlug(source="required_tier")
-    approved_at = serializers.DateTimeField(source="reviewed_at", read_only=True)
+    approved_at = serializers.DateTimeField(source="reviewed_at", read_only=True, allow_null=True)
 
     class Meta:
         model = EvidenceItem
@@ -218,7 +221,7 @@ class RelationshipSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     target = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     evidence = VisibleEvidence()
-    approved_at = serializers.DateTimeField(source="reviewed_at", read_only=True)
+    approved_at = serializers.DateTimeField(source="reviewed_at", read_only=True, allow_null=True)
 
     class Meta:
         model = Relationship

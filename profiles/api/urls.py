@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import changes, dump_views, views
+from . import changes, dump_views, token_scheme, views  # noqa: F401 - token_scheme: the schema's bearer scheme
 
 app_name = "api"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -110,6 +110,9 @@ class InstitutionViewSet(DataLayerViewSet):
         "title and tier only. With `as_of`, the profile as you could have read it at the end of that day "
         "(its evidence, timeline and open watchpoints included; sources withdrawn since as ids and dates).",
         parameters=[OpenApiParameter(AS_OF, OpenApiTypes.DATE, description="YYYY-MM-DD, today or earlier.")],
+        responses={200: PolymorphicProxySerializer(
+            "InstitutionDetailOrAsOf", [serializers.InstitutionDetailSerializer, as_of_api.AsOfProfileSerializer],
+            resource_type_field_name=None)},
     )
     def retrieve(self, request, *args, **kwargs):
         if AS_OF not in request.query_params:
