@@ -166,14 +166,18 @@ def bench_as_of(repeat):
     from profiles.models import Institution
 
     client = clients()["anonymous"]
-    slugs = list(Institution.objects.published().order_by("?").values_list("slug", flat=True)[:repeat])
+    # Profiles written through the services have history (seed_scale's bulk rows have none: 404).
+    with_history = Institution.history.values_list("id", flat=True).distinct()
+    slugs = list(Institution.objects.published().filter(pk__in=with_history).values_list("slug", flat=True))
+    slugs = (slugs * repeat)[:repeat]
     day = timezone.localdate().isoformat()
     times, queries = [], 0
     for slug in slugs:
         elapsed, captured = common.timed_get(client, f"/profiles/{slug}/?as_of={day}")
         times.append(elapsed)
         queries = len(captured)
-    row("as-of view of a profile (today), cold", times, queries)
+    print(f"\n{'as-of page (ms)':<46}{'p50':>9}{'p95':>9}{'queries':>9}")
+    row(f"as-of view of the {len(set(slugs))} demo profiles (today)", times, queries)
 
 
 def main():
