@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1:8000
 # and 0.0.0.0 (listen everywhere) is reached at 127.0.0.1.
 RUN_SITE_URL := http://$(subst 0.0.0.0:,127.0.0.1:,$(if $(findstring :,$(HOST)),$(HOST),127.0.0.1:$(HOST)))
 
-.PHONY: run test install lint serve migrate seed clean
+.PHONY: run test install lint serve worker migrate seed clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -39,6 +39,11 @@ serve: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py migrate --noinput
 	$(VENV)/bin/gunicorn --config gunicorn.conf.py
+
+## make worker: one background-job worker (start any number, on any machine sharing DATABASE_URL);
+## it runs jobs only with BTW_TASKS_BACKEND=database (set it for the app machines too). WORKER_ARGS: more options.
+worker: install
+	BTW_TASKS_BACKEND=$${BTW_TASKS_BACKEND:-database} $(PY) manage.py run_worker $(WORKER_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

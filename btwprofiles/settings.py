@@ -54,6 +54,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "csp",
     "siteurl",
+    "django_tasks",
+    "django_tasks_db",
+    "jobs",
     "outbox",
     "audit",
     "membership",
@@ -157,6 +160,21 @@ else:
             "OPTIONS": {"MAX_ENTRIES": env.int("BTW_DB_CACHE_MAX_ENTRIES", default=20000), "CULL_FREQUENCY": 4},
         }
     }
+
+# Background jobs (Django's Tasks API through the django-tasks backport; jobs/): "immediate" runs each
+# job in the process that enqueued it, once its transaction commits (make run, tests); "database"
+# writes it as a row in that same transaction, for `make worker` processes on any machine to run.
+_TASK_BACKENDS = {"immediate": "jobs.backends.ImmediateOnCommitBackend", "database": "django_tasks_db.DatabaseBackend"}
+BTW_TASKS_BACKEND = env.str("BTW_TASKS_BACKEND", default="immediate")
+if BTW_TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(f"BTW_TASKS_BACKEND is immediate or database, not {BTW_TASKS_BACKEND!r}.")
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[BTW_TASKS_BACKEND]}}
+# A worker renews a lease on its running jobs by a heartbeat (every quarter of it); a job whose worker
+# missed a whole lease (killed, machine gone) goes back to the queue, at most this many runs in all.
+BTW_TASK_LEASE = env.float("BTW_TASK_LEASE", default=60.0)
+BTW_TASK_MAX_ATTEMPTS = env.int("BTW_TASK_MAX_ATTEMPTS", default=5)
+# Watchlist digests: members per job on the queue (send_watch_digests fans out one job per batch).
+BTW_DIGEST_BATCH_SIZE = env.int("BTW_DIGEST_BATCH_SIZE", default=200)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -280,6 +298,22 @@ REST_FRAMEWORK = {
 }
 # Bulk dumps (manage.py export_dump; profiles/api/dumps.py): where they are written and served from.
 BTW_DUMP_DIR = env.path("BTW_DUMP_DIR", default=BASE_DIR / "dumps")
+# Fetching sources (profiles/sources/fetch.py: capture on approval, re-checks): strict limits, and the
+# SSRF guard refuses every address not on the public internet. Hosts named in BTW_FETCH_ALLOWED_HOSTS skip
+# the guard (tests, demos): production (DJANGO_SECURE=1) refuses to start with any. Under the tests only
+# those hosts are fetched at all, so the suite never reaches the internet.
+BTW_FETCH_CONNECT_TIMEOUT = env.float("BTW_FETCH_CONNECT_TIMEOUT", default=5.0)
+BTW_FETCH_READ_TIMEOUT = env.float("BTW_FETCH_READ_TIMEOUT", default=10.0)
+BTW_FETCH_TOTAL_TIMEOUT = env.float("BTW_FETCH_TOTAL_TIMEOUT", default=30.0)
+BTW_FETCH_MAX_BYTES = env.int("BTW_FETCH_MAX_BYTES", default=5 * 1024 * 1024)
+BTW_FETCH_MAX_REDIRECTS = env.int("BTW_FETCH_MAX_REDIRECTS", default=5)
+BTW_FETCH_ALLOWED_HOSTS = env.list("BTW_FETCH_ALLOWED_HOSTS", default=[])
+BTW_FETCH_ONLY_ALLOWED_HOSTS = env.bool("BTW_FETCH_ONLY_ALLOWED_HOSTS", default=TESTING)
+if SECURE and BTW_FETCH_ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "BTW_FETCH_ALLOWED_HOSTS lets source fetches reach private addresses, for tests and demos only; "
+        "leave it empty with DJANGO_SECURE=1."
+    )
 SPECTACULAR_SETTINGS = {
     "TITLE": "BTW Profiles API",
     "DESCRIPTION": "Read API of the public data layer: profiles of internet-infrastructure institutions, their "

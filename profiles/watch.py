@@ -8,6 +8,7 @@ gets no locked text today.
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import textwrap
 from collections import defaultdict
@@ -26,6 +27,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
+from django_tasks import task
 
 import siteurl
 from membership.gating import reader_for
@@ -44,6 +46,8 @@ FIRST_DIGEST_LOOKBACK = datetime.timedelta(days=7)
 DIGEST_LIMIT = 100
 UNSUBSCRIBE_SALT = "btwprofiles.watch.unsubscribe"
 UNSUBSCRIBE_MAX_AGE = datetime.timedelta(days=60)
+
+logger = logging.getLogger(__name__)
 
 
 class WatchError(Exception):
@@ -228,6 +232,56 @@ def send_digest(settings_pk: int, *, now=None) -> int:
         queued = queue(digest_message(user, updates, since=since), kind="watchlist digest", send_after_commit=False)
     send_queued(ids=[queued.pk])
     return len(updates)
+
+
+class DigestBatchFailed(Exception):
+    """Some members' digests in a batch raised; the others were sent. The job fails so staff see it;
+    the members left out are still due, so the next `send_watch_digests` run tries them again."""
+
+
+def fan_out_digests(now=None, *, batch_size: int | None = None) -> list:
+    """Enqueue one `send_digest_batch` job per batch of due members (`BTW_DIGEST_BATCH_SIZE`); returns
+    the jobs' results. On the immediate backend each batch has run when this returns; on the database
+    backend the workers take them, in parallel on any number of machines.
+
+    Each enqueue commits on its own: a crash part-way leaves the rest for the next run, which finds
+    the same members still due. A member in two batches (two runs overlapping) gets one digest:
+    `send_digest` decides each one under the member's row lock.
+    """
+    size = batch_size or settings.BTW_DIGEST_BATCH_SIZE
+    if size < 1:
+        raise ValueError(f"A digest batch holds at least one member, not {size}.")
+    due = list(due_for_digest(now).values_list("pk", flat=True))
+    return [send_digest_batch.enqueue(due[start : start + size]) for start in range(0, len(due), size)]
+
+
+@task()
+def send_digest_batch(settings_pks: list[int]) -> dict[str, int]:
+    """One job of the digest fan-out: the digests of a batch of members (their WatchSettings rows).
+
+    Safe to run again, whole or after dying part-way (a worker killed mid-batch; the lease puts the
+    job back): members already served are no longer due and `send_digest` skips them under their
+    row lock, so each member gets one digest per period. One member's failure does not stop the others.
+    """
+    now = timezone.now()  # when the job runs, not when it was queued: the window ends at what is read
+    digests = updates = 0
+    failed = []
+    for settings_pk in settings_pks:
+        try:
+            items = send_digest(settings_pk, now=now)
+        except Exception:
+            logger.exception("Digest for watch settings %s failed", settings_pk)
+            failed.append(settings_pk)
+            continue
+        if items:
+            digests += 1
+            updates += items
+    if failed:
+        raise DigestBatchFailed(
+            f"{len(failed)} of {len(settings_pks)} digests failed (watch settings {failed}); "
+            f"{digests} sent with {updates} update(s)."
+        )
+    return {"digests": digests, "updates": updates}
 
 
 _LINK_TARGET = re.compile(r" \((?:https?|mailto):[^)\s]*\)")  # "text (url)" as `to_plain_text` writes a link
