@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 
 #: Models whose rows never appear on public pages, so saving them leaves cached pages alone.
-NOT_ON_PUBLIC_PAGES = {"follow", "watchsettings", "digestdelivery", "reviewrecord"}
+NOT_ON_PUBLIC_PAGES = {"follow", "watchsettings", "digestdelivery", "reviewrecord", "sourcecheck"}
 
 
 class ProfilesConfig(AppConfig):

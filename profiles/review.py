@@ -34,6 +34,7 @@ from .models import ReviewRecord, ReviewState
 from .permissions import MODERATE_PERM, can_moderate, moderated_institutions
 from .public_changes import record_public_change
 from .search import refresh_search_index
+from .sources.tasks import capture_on_approval
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,8 @@ def _recorded(item, *, from_state, to_state, actor, note, at):
         )
         if to_state == ReviewState.APPROVED:
             item.authors.clear()  # authorship counts from the last approval
+            # The source's capture job, queued in the approval's transaction (profiles.sources.tasks).
+            capture_on_approval(item)
         # Queued in the decision's own transaction: the outbox row commits with the decision or not at
         # all, and the outbox sends it once the transaction has committed.
         notify_submitter(type(item), item.pk)

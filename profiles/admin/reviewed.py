@@ -28,6 +28,7 @@ from .children import ProfileChildAdmin
 from .decisions import REVIEW_BUTTONS, REVIEW_MOVES, ReviewDecisions
 from .editor import EditorEndpoints
 from .scope import scope_of
+from .sources import SourceCaptureDisplay
 
 
 class ReviewedChildAdmin(ReviewDecisions, ProfileChildAdmin):
@@ -214,7 +215,7 @@ class ReviewedChildAdmin(ReviewDecisions, ProfileChildAdmin):
 
 
 @admin.register(EvidenceItem)
-class EvidenceItemAdmin(EditorEndpoints, ReviewedChildAdmin):
+class EvidenceItemAdmin(SourceCaptureDisplay, EditorEndpoints, ReviewedChildAdmin):
     queue_model = EvidenceQueueItem
     list_display = [
         "title", "institution", "publisher", "kind", "source_date", "required_tier", "review_state", "submitted_by",
@@ -224,12 +225,13 @@ class EvidenceItemAdmin(EditorEndpoints, ReviewedChildAdmin):
     search_fields = ["title", "publisher", "claim", "url", "institution__name"]
     autocomplete_fields = ["institution"]
     list_select_related = ["institution", "required_tier", "submitted_by"]
-    readonly_fields = [*ReviewedChildAdmin.readonly_fields, "cite_as"]
+    readonly_fields = [*ReviewedChildAdmin.readonly_fields, "cite_as", "source_capture"]
     fieldsets = [
         (None, {"fields": ["institution", ("url", "kind"), ("publisher", "title"), ("source_date", "retrieved_at"),
                            "claim", "quote", "archive_url", "required_tier"]}),
         ("Review", {"fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note",
                                "review_authors", "review_changes", "review_records", "cite_as"]}),
+        ("Source", {"fields": ["source_capture"]}),
     ]
 
     @admin.display(description="cite as")

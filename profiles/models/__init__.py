@@ -20,10 +20,12 @@ Import from `profiles.models`; the modules of this package are where each model 
 - `identifiers`: `Identifier`, a profile's ids in other datasets (PeeringDB, ASN, Wikidata, LEI, website).
 - `changes`: `Change`, the change log the data layer's change stream reads (what was written, never its text).
 - `corrections`: `Correction`, an analyst's public note that an edit fixed an error readers saw.
+- `sources`: `SourceCheck`, what an approved evidence item's source said when fetched (its capture on
+  approval, later re-checks); staff-only.
 
 Each module imports only those above it in this list (`watchlists` and `identifiers` only `institution`;
-`changes` none; `corrections` only `institution`). The `Historical…` models are made by simple-history
-in the module of the model they record.
+`changes` none; `corrections` only `institution`; `sources` only `reviewed`). The `Historical…` models
+are made by simple-history in the module of the model they record.
 """
 
 # Django registers models in import order, and that order is the order of reverse relations
@@ -73,6 +75,7 @@ from .watchlists import DigestDelivery, Follow, FollowQuerySet, WatchSettings
 from .identifiers import HistoricalIdentifier, Identifier
 from .changes import Change
 from .corrections import Correction
+from .sources import CheckKind, CheckOutcome, SourceCheck, SourceCheckQuerySet
 # isort: on
 
 __all__ = [
@@ -132,4 +135,9 @@ __all__ = [
     "Change",
     # corrections
     "Correction",
+    # sources
+    "CheckKind",
+    "CheckOutcome",
+    "SourceCheck",
+    "SourceCheckQuerySet",
 ]
