@@ -38,7 +38,8 @@ from membership.gating import Reader
 
 from ..models import Change, Institution
 from . import conditional, filters, resources
-from .views import ReaderMixin
+from .pagination import bounded_count
+from .views import CachingHeadersMixin
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -186,10 +187,8 @@ CHANGE_RECORD = inline_serializer(
 )
 
 
-class ChangesView(ReaderMixin, APIView):
+class ChangesView(CachingHeadersMixin, APIView):
     """Every change you could see since a cursor, with tombstones for what left your view."""
-
-    etag = None
 
     @extend_schema(
         summary="Changes since a cursor",
@@ -220,7 +219,7 @@ class ChangesView(ReaderMixin, APIView):
         since = request.query_params.get("since")
         if not since:
             raise ValidationError({"since": ["Required: a cursor, 0 for the whole log, or now for its end."]})
-        limit = _limit(request.query_params.get("limit"))
+        limit = bounded_count(request.query_params, "limit", default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
         self.etag = conditional.etag_for(request, self.reader)
         if conditional.matches(request, self.etag):
             return Response(status=304)
@@ -228,15 +227,4 @@ class ChangesView(ReaderMixin, APIView):
         page["next_url"] = siteurl.absolute(f"{request.path}?since={page['next']}")
         return Response(page)
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        conditional.patch_response(response, self.reader, self.etag)
-        return response
 
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ValidationError({"limit": [f"A whole number from 1 to {MAX_LIMIT}."]})
-    return int(raw)

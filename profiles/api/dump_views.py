@@ -22,8 +22,8 @@ import siteurl
 from membership.gating import Reader
 from membership.models import Tier
 
-from . import conditional, dumps
-from .views import ReaderMixin
+from . import dumps
+from .views import CachingHeadersMixin, ReaderMixin
 
 
 def reader_tier(reader) -> Tier:
@@ -92,7 +92,7 @@ def data_file(request, stamp: str, name: str):
     return _file_response(_dump_named(public_tier().slug, stamp), name, public=True)
 
 
-class DumpManifestView(ReaderMixin, APIView):
+class DumpManifestView(CachingHeadersMixin, APIView):
     """The newest dump of your tier: its manifest, with a download address per file."""
 
     @extend_schema(
@@ -121,10 +121,6 @@ class DumpManifestView(ReaderMixin, APIView):
         ]
         return Response(manifest)
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        conditional.patch_response(response, self.reader, None)
-        return response
 
 
 class DumpFileView(ReaderMixin, APIView):

@@ -13,6 +13,17 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
+def bounded_count(params, name: str, *, default: int, maximum: int) -> int:
+    """A query parameter that counts rows (a page size, a change-stream limit): 1 to `maximum`,
+    `default` when absent, a 400 naming the parameter otherwise."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ValidationError({name: [f"A whole number from 1 to {maximum}."]})
+    return int(raw)
+
+
 class IdCursorPagination(CursorPagination):
     page_size = DEFAULT_PAGE_SIZE
     max_page_size = MAX_PAGE_SIZE
@@ -26,12 +37,8 @@ class IdCursorPagination(CursorPagination):
         return page
 
     def get_page_size(self, request):
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
-            return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
-            raise ValidationError({self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]})
-        return int(raw)
+        return bounded_count(request.query_params, self.page_size_query_param, default=self.page_size,
+                             maximum=self.max_page_size)
 
     def get_page_size_schema(self):  # drf-spectacular reads the bounds from here
         return {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size}

@@ -40,7 +40,19 @@ class ReaderMixin:
         return self._reader
 
 
-class DataLayerViewSet(ReaderMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class CachingHeadersMixin(ReaderMixin):
+    """Responses carry the reader's Cache-Control and Vary, and the view's ETag when it set one
+    (`conditional.patch_response`)."""
+
+    etag = None
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        conditional.patch_response(response, self.reader, self.etag)
+        return response
+
+
+class DataLayerViewSet(CachingHeadersMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """A read-only resource: the reader's visible rows, filtered, in cursor pages of stable order."""
 
     resource: resources.Resource | None = None
@@ -49,7 +61,6 @@ class DataLayerViewSet(ReaderMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     filterset_class = None
     #: Query parameters the endpoint reads besides its filters and the pages'.
     extra_params: tuple[str, ...] = ()
-    etag = None
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -84,11 +95,6 @@ class DataLayerViewSet(ReaderMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         if conditional.matches(request, self.etag):
             return Response(status=304)
         return super().retrieve(request, *args, **kwargs)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        conditional.patch_response(response, self.reader, self.etag)
-        return response
 
 
 @extend_schema_view(
