@@ -314,6 +314,23 @@ if SECURE and BTW_FETCH_ALLOWED_HOSTS:
         "BTW_FETCH_ALLOWED_HOSTS lets source fetches reach private addresses, for tests and demos only; "
         "leave it empty with DJANGO_SECURE=1."
     )
+# Re-checks of approved sources (manage.py check_sources, and the periodic job; profiles/sources/recheck.py):
+# each source is looked at again every BTW_SOURCE_CHECK_DAYS, one request at a time per host, at most
+# BTW_SOURCE_CHECK_BUDGET sources per run. A text differing from the verified one by more than
+# BTW_SOURCE_CHANGE_THRESHOLD (0-1, share of the words) is "changed"; a source failing
+# BTW_SOURCE_GONE_AFTER checks in a row is "gone".
+BTW_SOURCE_CHECK_DAYS = env.float("BTW_SOURCE_CHECK_DAYS", default=7.0)
+BTW_SOURCE_CHECK_BUDGET = env.int("BTW_SOURCE_CHECK_BUDGET", default=2000)
+BTW_SOURCE_CHECK_CONCURRENCY = env.int("BTW_SOURCE_CHECK_CONCURRENCY", default=8)
+BTW_SOURCE_CHANGE_THRESHOLD = env.float("BTW_SOURCE_CHANGE_THRESHOLD", default=0.1)
+BTW_SOURCE_GONE_AFTER = env.int("BTW_SOURCE_GONE_AFTER", default=3)
+# The archive service (profiles/sources/archive.py), Wayback "Save Page Now" compatible: off unless
+# BTW_ARCHIVE_URL is set (e.g. https://web.archive.org); its keys come from the environment only.
+BTW_ARCHIVE_URL = env.str("BTW_ARCHIVE_URL", default="")
+BTW_ARCHIVE_ACCESS_KEY = env.str("BTW_ARCHIVE_ACCESS_KEY", default="")
+BTW_ARCHIVE_SECRET_KEY = env.str("BTW_ARCHIVE_SECRET_KEY", default="")
+BTW_ARCHIVE_MAX_ATTEMPTS = env.int("BTW_ARCHIVE_MAX_ATTEMPTS", default=6)
+BTW_ARCHIVE_TIMEOUT = env.float("BTW_ARCHIVE_TIMEOUT", default=30.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "BTW Profiles API",
     "DESCRIPTION": "Read API of the public data layer: profiles of internet-infrastructure institutions, their "

@@ -268,14 +268,22 @@ def test_the_capture_reaches_no_reader_output(client, captured_alliance_source, 
         assert SECRET_TITLE not in response.content.decode(), url
 
 
-def test_a_capture_is_not_a_change_readers_could_see(fetch_limits, submitted, moderator):
-    """No change-log row for the data layer's stream, and no cached page retired."""
+def test_a_capture_verifies_the_source_once_in_history_and_the_change_log(
+    fetch_limits, submitted, moderator, django_capture_on_commit_callbacks
+):
+    """The verified state is something readers (and the API) see: one history row with the reason, one
+    change-log row. Running the job again for the same approval changes nothing."""
     item = submitted("/page")
-    review.approve(item, actor=moderator)
-    changes, version = Change.objects.count(), content_version()
+    with django_capture_on_commit_callbacks(execute=True):
+        review.approve(item, actor=moderator)  # the immediate backend captures once this commits
+    item.refresh_from_db()
+    assert item.source_state == EvidenceItem.Source.OK
+    assert item.source_verified_at == SourceCheck.objects.get().fetched_at
+    assert item.history.first().history_change_reason == "capture on approval: verified"
+    changes, version, history = Change.objects.count(), content_version(), item.history.count()
     capture_source.call(item.pk)
     assert SourceCheck.objects.count() == 1
-    assert (Change.objects.count(), content_version()) == (changes, version)
+    assert (Change.objects.count(), content_version(), item.history.count()) == (changes, version, history)
 
 
 def test_the_evidence_page_shows_when_no_capture_exists_yet(client, moderator, analyst):

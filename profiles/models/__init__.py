@@ -21,7 +21,8 @@ Import from `profiles.models`; the modules of this package are where each model 
 - `changes`: `Change`, the change log the data layer's change stream reads (what was written, never its text).
 - `corrections`: `Correction`, an analyst's public note that an edit fixed an error readers saw.
 - `sources`: `SourceCheck`, what an approved evidence item's source said when fetched (its capture on
-  approval, later re-checks); staff-only.
+  approval, later re-checks); `TrackedSource` and `SourceHost`, the re-checks' and the archive's
+  bookkeeping; `SourceAlertItem`, the proxy of the sources-to-re-verify queue. Staff-only.
 
 Each module imports only those above it in this list (`watchlists` and `identifiers` only `institution`;
 `changes` none; `corrections` only `institution`; `sources` only `reviewed`). The `Historical…` models
@@ -52,6 +53,7 @@ from .reviewed import (
     Reviewed,
     ReviewedQuerySet,
     ReviewState,
+    SourceState,
 )
 from .sections import (
     Briefing,
@@ -75,7 +77,16 @@ from .watchlists import DigestDelivery, Follow, FollowQuerySet, WatchSettings
 from .identifiers import HistoricalIdentifier, Identifier
 from .changes import Change
 from .corrections import Correction
-from .sources import CheckKind, CheckOutcome, SourceCheck, SourceCheckQuerySet
+from .sources import (
+    ArchiveState,
+    CheckKind,
+    CheckOutcome,
+    SourceAlertItem,
+    SourceCheck,
+    SourceCheckQuerySet,
+    SourceHost,
+    TrackedSource,
+)
 # isort: on
 
 __all__ = [
@@ -100,6 +111,7 @@ __all__ = [
     "HistoricalRelationship",
     "Relationship",
     "ReviewState",
+    "SourceState",
     "Reviewed",
     "ReviewedQuerySet",
     # sections
@@ -140,4 +152,8 @@ __all__ = [
     "CheckOutcome",
     "SourceCheck",
     "SourceCheckQuerySet",
+    "ArchiveState",
+    "SourceAlertItem",
+    "SourceHost",
+    "TrackedSource",
 ]

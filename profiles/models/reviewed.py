@@ -24,6 +24,17 @@ class ReviewState(models.TextChoices):
     RETRACTED = "retracted", "Retracted"
 
 
+class SourceState(models.TextChoices):
+    """What the last look at an approved source found, against what it said when verified
+    (`profiles.sources.state` moves an item between these; each move is a row of its history)."""
+
+    UNCHECKED = "", "Not checked yet"
+    OK = "ok", "Verified"
+    MOVED = "moved", "Moved"  # still says it, at another address
+    CHANGED = "changed", "Changed"  # the text differs from the verified text beyond the threshold
+    GONE = "gone", "No longer available"  # 404/410, or failing `BTW_SOURCE_GONE_AFTER` checks in a row
+
+
 class ReviewedQuerySet(GatedQuerySet):
     def approved(self):
         return self.filter(review_state=ReviewState.APPROVED)
@@ -176,9 +187,27 @@ class EvidenceItem(Reviewed):
         null=True,
         blank=True,
     )
+    # Written by the source checks only (`profiles.sources`), never by a form: readers see them as the
+    # source's label, and every change of them is a row of this item's history.
+    source_state = models.CharField(
+        max_length=8, choices=SourceState.choices, default=SourceState.UNCHECKED, blank=True, editable=False
+    )
+    source_verified_at = models.DateTimeField(
+        "source verified", null=True, blank=True, editable=False,
+        help_text="When the fetch the later checks compare with was made (the capture on approval, normally).",
+    )
+    source_state_at = models.DateTimeField(
+        "source state since", null=True, blank=True, editable=False, help_text="When the source state last changed."
+    )
+    snapshot_url = http_url_field(
+        verbose_name="archive service copy", blank=True, editable=False,
+        help_text="The copy the archive service made of the source after approval (`BTW_ARCHIVE_*`).",
+    )
 
     history = HistoricalRecords()
     objects = ReviewedQuerySet.as_manager()
+
+    Source = SourceState
 
     class Meta:
         ordering = ["-source_date", "pk"]
@@ -193,6 +222,10 @@ class EvidenceItem(Reviewed):
         constraints = [
             http_url_constraint("url", name="evidence_url_http"),
             http_url_constraint("archive_url", name="evidence_archive_url_http", optional=True),
+            http_url_constraint("snapshot_url", name="evidence_snapshot_url_http", optional=True),
+            models.CheckConstraint(
+                condition=Q(source_state__in=SourceState.values), name="evidence_source_state_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(review_state__in=ReviewState.values), name="evidence_review_state_valid"
             ),
@@ -203,6 +236,22 @@ class EvidenceItem(Reviewed):
 
     def get_absolute_url(self):
         return self.institution.get_absolute_url() + f"#evidence-{self.pk}"
+
+    @property
+    def archived_copy_url(self) -> str:
+        """The archived copy readers are pointed to: the analyst's when they gave one (it was
+        reviewed), else the archive service's."""
+        return self.archive_url or self.snapshot_url
+
+    @property
+    def source_warning(self) -> str:
+        """What readers are told about the source beside it ("" when nothing): it changed since it was
+        verified, or it is gone — never a silent removal. A moved source still says what it said."""
+        if self.source_state == SourceState.CHANGED and self.source_verified_at:
+            return "changed"
+        if self.source_state == SourceState.GONE:
+            return "gone"
+        return ""
 
 
 class Relationship(Reviewed):

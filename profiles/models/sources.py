@@ -6,15 +6,23 @@ gone). Each row keeps the fetch as it happened — the URL asked for and where i
 type, size, the readable text and its hash, the title, the redirects, the error — so a re-check can
 diff the text and a moderator can see why a source was flagged.
 
-Staff-only: no reader page, feed or API shows these rows (yet), and writing one is not a change of
-the public data layer (no `Change` row): it changes nothing readers see.
+Staff-only: no reader page, feed or API shows these rows, and writing one is not a change of the
+public data layer (no `Change` row). What readers see is the item's own `source_state` (and
+`snapshot_url`), which `profiles.sources.state` sets from these rows — a save of the item, so in its
+history and the change log.
+
+`TrackedSource` is the bookkeeping of one approved item's source: the check later ones compare with,
+when to look again, failures in a row, the validators for a conditional request, and the archive
+service's progress. `SourceHost` is what a host asked of us (`Retry-After`). Neither is history: they
+change on every look, and only what they decide (the state) is worth a history row.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from .reviewed import EvidenceItem
+from .reviewed import EvidenceItem, SourceState
 
 
 class CheckKind(models.TextChoices):
@@ -77,6 +85,9 @@ class SourceCheck(models.Model):
     last_modified = models.CharField(max_length=100, blank=True)
     retry_after = models.CharField(max_length=100, blank=True)
     elapsed_ms = models.PositiveIntegerField(default=0)
+    difference = models.FloatField(
+        null=True, blank=True, help_text="Re-checks: how much of the text differs from the verified text (0 to 1)."
+    )
     fetched_at = models.DateTimeField()
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
 
@@ -117,3 +128,100 @@ class SourceCheck(models.Model):
         if status is None or not 200 <= status < 400:
             return cls.Outcome.HTTP_ERROR
         return cls.Outcome.OK
+
+
+class ArchiveState(models.TextChoices):
+    NOT_ASKED = "", "Not asked"
+    PENDING = "pending", "Asked, waiting for the archive"
+    RETRYING = "retrying", "Failed, will try again"
+    ARCHIVED = "archived", "Archived"
+    FAILED = "failed", "Failed, given up"
+
+
+class TrackedSourceQuerySet(models.QuerySet):
+    def due(self, now):
+        """Sources due a re-check: approved items whose next check time has come."""
+        return self.filter(
+            evidence__review_state="approved", next_check_at__lte=now
+        ).order_by("next_check_at", "evidence_id")
+
+    def archive_due(self, now):
+        """Archive requests to make or poll now (pending and retrying ones whose time has come)."""
+        return self.filter(
+            archive_state__in=(ArchiveState.PENDING, ArchiveState.RETRYING), archive_next_at__lte=now
+        ).order_by("archive_next_at", "evidence_id")
+
+
+class TrackedSource(models.Model):
+    """The watch kept on one approved evidence item's source (see the module docstring)."""
+
+    Archive = ArchiveState
+
+    evidence = models.OneToOneField(EvidenceItem, on_delete=models.CASCADE, primary_key=True, related_name="tracking")
+    host = models.CharField(max_length=255, blank=True, help_text="Checks of one host run one at a time.")
+    baseline = models.ForeignKey(
+        SourceCheck, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The check later ones compare with: the capture on approval, or the first fetch that worked.",
+    )
+    failures = models.PositiveSmallIntegerField(default=0, help_text="Checks in a row with no usable answer.")
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    etag = models.CharField("ETag", max_length=200, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    archive_state = models.CharField(max_length=10, choices=ArchiveState.choices, default="", blank=True)
+    archive_attempts = models.PositiveSmallIntegerField(default=0)
+    archive_next_at = models.DateTimeField(null=True, blank=True)
+    archive_job = models.CharField(max_length=200, blank=True, help_text="The archive service's job id, while pending.")
+    archive_error = models.CharField(max_length=500, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a moderator last looked at this alert (cleared by the next state change)."
+    )
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = TrackedSourceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "tracked source"
+        indexes = [
+            models.Index(fields=["next_check_at"], name="tracked_source_due_idx"),
+            models.Index(
+                fields=["archive_next_at"],
+                condition=Q(archive_state__in=["pending", "retrying"]),
+                name="tracked_source_archive_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(archive_state__in=ArchiveState.values), name="tracked_archive_state_valid"),
+        ]
+
+    def __str__(self):
+        return f"Source of evidence {self.evidence_id}"
+
+
+class SourceHost(models.Model):
+    """A host that asked us to wait (`Retry-After` on a 429 or 503): no check goes to it before `not_before`."""
+
+    host = models.CharField(max_length=255, primary_key=True)
+    not_before = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "source host"
+
+    def __str__(self):
+        return self.host
+
+
+class SourceAlertItem(EvidenceItem):
+    """An approved source that changed, moved or went since it was verified, as the moderators' queue
+    of sources to look at again lists it. A proxy: its own admin, actions on the real item."""
+
+    ALERT_STATES = (SourceState.CHANGED, SourceState.GONE, SourceState.MOVED)
+
+    class Meta:
+        proxy = True
+        verbose_name = "source to re-verify"
+        verbose_name_plural = "sources to re-verify"

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from ..models import EvidenceItem, ReviewState, SourceCheck
+from . import state
 from .fetch import FetchResult, fetch
 
 logger = logging.getLogger(__name__)
@@ -31,10 +32,12 @@ def capture(evidence_id: int) -> SourceCheck | None:
         return existing
     result = fetch(evidence.url)
     try:
-        with transaction.atomic():
-            check = SourceCheck.objects.create(**approval, **check_fields(result))
+        check = state.record(evidence_id, check_fields(result), kind=SourceCheck.Kind.CAPTURE,
+                             approved_at=evidence.reviewed_at)
     except IntegrityError:  # another run of this job got there while we fetched: theirs stands
         return SourceCheck.objects.get(**approval)
+    if check is None:  # retracted, sent back or approved again while we fetched
+        return None
     logger.info("Captured evidence %s (%s): %s %s", evidence_id, result.url, check.outcome, result.error)
     return check
 
