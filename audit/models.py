@@ -31,6 +31,7 @@ class AuditEntry(models.Model):
         MEMBERSHIP = "membership", "Membership change"
         VERIFY = "verify", "Profile verified"
         API_TOKEN = "api_token", "API token"
+        SOURCE = "source", "Source alert handled"
 
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     actor = models.ForeignKey(

@@ -173,6 +173,19 @@ TASKS = {"default": {"BACKEND": _TASK_BACKENDS[BTW_TASKS_BACKEND]}}
 # missed a whole lease (killed, machine gone) goes back to the queue, at most this many runs in all.
 BTW_TASK_LEASE = env.float("BTW_TASK_LEASE", default=60.0)
 BTW_TASK_MAX_ATTEMPTS = env.int("BTW_TASK_MAX_ATTEMPTS", default=5)
+# Periodic jobs (jobs/schedule.py): every worker's heartbeat enqueues each one once per period, whichever
+# worker gets there first. Seconds; 0 turns one off (then run its command from cron instead). Off under
+# the tests, whose workers must run only the jobs a test queues.
+BTW_PERIODIC_JOBS = {
+    "check-sources": {
+        "task": "profiles.sources.recheck.check_sources_job",
+        "every": env.float("BTW_SOURCE_CHECK_EVERY", default=0.0 if TESTING else 3600.0),
+    },
+    "archive-sources": {
+        "task": "profiles.sources.archive.archive_sources_job",
+        "every": env.float("BTW_ARCHIVE_EVERY", default=0.0 if TESTING else 300.0),
+    },
+}
 # Watchlist digests: members per job on the queue (send_watch_digests fans out one job per batch).
 BTW_DIGEST_BATCH_SIZE = env.int("BTW_DIGEST_BATCH_SIZE", default=200)
 
@@ -331,6 +344,12 @@ BTW_ARCHIVE_ACCESS_KEY = env.str("BTW_ARCHIVE_ACCESS_KEY", default="")
 BTW_ARCHIVE_SECRET_KEY = env.str("BTW_ARCHIVE_SECRET_KEY", default="")
 BTW_ARCHIVE_MAX_ATTEMPTS = env.int("BTW_ARCHIVE_MAX_ATTEMPTS", default=6)
 BTW_ARCHIVE_TIMEOUT = env.float("BTW_ARCHIVE_TIMEOUT", default=30.0)
+# Failures wait BTW_ARCHIVE_BACKOFF seconds, doubling each time (at most a day); a pending copy is asked
+# about every BTW_ARCHIVE_POLL_SECONDS, and given up after BTW_ARCHIVE_POLL_LIMIT seconds.
+BTW_ARCHIVE_BACKOFF = env.float("BTW_ARCHIVE_BACKOFF", default=60.0)
+BTW_ARCHIVE_POLL_SECONDS = env.float("BTW_ARCHIVE_POLL_SECONDS", default=30.0)
+BTW_ARCHIVE_POLL_LIMIT = env.float("BTW_ARCHIVE_POLL_LIMIT", default=3600.0)
+BTW_ARCHIVE_BUDGET = env.int("BTW_ARCHIVE_BUDGET", default=500)
 SPECTACULAR_SETTINGS = {
     "TITLE": "BTW Profiles API",
     "DESCRIPTION": "Read API of the public data layer: profiles of internet-infrastructure institutions, their "

@@ -4,7 +4,8 @@ django-tasks-db claims a job by marking its row RUNNING (committed before the jo
 looks at a RUNNING row again: a worker killed mid-job (SIGKILL, out of memory, its machine gone)
 would leave the job RUNNING for ever, neither finished nor retried. So every worker started by
 `run_worker` beats a heartbeat row of its own from a thread, every quarter of `BTW_TASK_LEASE`, and
-on each beat hands back the jobs whose claimant has not been heard from for a whole lease: READY
+on each beat enqueues the periodic jobs whose period has come (`jobs.schedule`) and hands back the
+jobs whose claimant has not been heard from for a whole lease: READY
 again, for any worker to retry, or FAILED with the reason once `BTW_TASK_MAX_ATTEMPTS` workers have
 claimed it (a job that kills every worker it runs on must not go round for ever).
 
@@ -28,6 +29,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from .models import WorkerHeartbeat
+from .schedule import enqueue_due
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ class Heartbeat:
     def __enter__(self):
         self.beat()
         requeue_abandoned()
+        enqueue_due()
         self._thread.start()
         return self
 
@@ -108,6 +111,7 @@ class Heartbeat:
                 try:
                     self.beat()
                     requeue_abandoned()
+                    enqueue_due()
                 except Exception:  # the database away for a moment: the next beat tries again
                     logger.exception("Worker %s could not beat its heartbeat", self.worker_id)
         finally:

@@ -34,3 +34,20 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"worker {self.worker_id} on {self.hostname or '?'} (pid {self.pid}), last heard {self.last_beat_at}"
+
+
+class PeriodicRun(models.Model):
+    """One period's run of a periodic job (`jobs.schedule`): the row's unique (name, slot) is what lets
+    exactly one of any number of workers enqueue it — the first to insert it — in the same transaction
+    as the job itself."""
+
+    name = models.CharField(max_length=64)
+    slot = models.BigIntegerField(help_text="The period's number: seconds since the epoch // the period.")
+    enqueued_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "periodic run"
+        constraints = [models.UniqueConstraint(fields=["name", "slot"], name="periodic_run_once_per_slot")]
+
+    def __str__(self):
+        return f"{self.name} #{self.slot}"

@@ -134,6 +134,8 @@ POLICY = {
     # The re-verification queue: for those who confirm profiles (each sees the ones they change).
     "profiles.reverificationqueueitem": {"changelist": ANALYSTS | SUPER},
     "profiles.relationshipqueueitem": {"changelist": MODERATE_P},
+    # Sources to re-verify: a list and a comparison page per item, for the item's moderators.
+    "profiles.sourcealertitem": {"changelist": MODERATE_P, "compare": MODERATE_P},
     # The decision log (its one page, hung on ReviewRecord): every staff member, scoped inside the page.
     "profiles.reviewrecord": {"changelist": STAFF},
     "profiles.watchpoint": child(),
@@ -175,6 +177,7 @@ KIND_OF_VIEW = {
     "import": "import",
     "export": "export",
     "confirm_sections": "confirm_sections",
+    "compare": "compare",
 }
 
 #: Kinds of view that answer those the policy permits with a redirect (old addresses kept for links).
@@ -268,6 +271,7 @@ class World:
         self.objects["profiles.evidencequeueitem"] = self.objects["profiles.evidenceitem"]
         self.objects["profiles.reverificationqueueitem"] = self.profile
         self.objects["profiles.relationshipqueueitem"] = self.objects["profiles.relationship"]
+        self.objects["profiles.sourcealertitem"] = self.objects["profiles.evidenceitem"]
         self.objects["profiles.reviewrecord"] = None  # the decision log: one list page, no object pages
         self.objects["profiles.bulk"] = None  # the import and export pages name no object
         self.objects["audit.auditentry"] = record(
@@ -332,7 +336,8 @@ class World:
                 out.append((reverse(f"admin:{name}"), label, kind))
             elif kind in ("preview", "citable"):
                 out.append((reverse(f"admin:{name}") + f"?profile={self.profile.pk}", label, kind))
-            elif kind in ("change", "delete", "history", "history_compare", "permissions", "confirm_sections"):
+            elif kind in ("change", "delete", "history", "history_compare", "permissions", "confirm_sections",
+                          "compare"):
                 out.append((reverse(f"admin:{name}", args=[obj.pk]), label, kind))
             elif kind == "simple_history":
                 version = obj.history.order_by("-history_id").first().history_id

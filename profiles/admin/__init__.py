@@ -9,6 +9,8 @@
 - `decisions.py`   approve / reject / retract, object by object through `profiles.review`
 - `queue.py`       the moderation queue (its own admin, on proxy models)
 - `freshness.py`   the re-verification queue (profiles nobody confirmed lately, on a proxy model)
+- `sources.py`     what the source checks found, read-only on an evidence item's page
+- `source_alerts.py` sources to re-verify: changed, moved or gone since verified, with the text diff
 - `grants.py`      guardian's object-permissions pages, held to `profiles.grants`
 
 Who may do what (groups are data, see migration 0002): analysts add profiles and change those
@@ -21,7 +23,16 @@ Importing this package names the admin site and registers every admin (Django's 
 
 from django.contrib import admin
 
-from . import bulk, children, decision_log, freshness, institution, queue, reviewed  # noqa: F401  (each registers its admins)
+from . import (  # noqa: F401  (each registers its admins)
+    bulk,
+    children,
+    decision_log,
+    freshness,
+    institution,
+    queue,
+    reviewed,
+    source_alerts,
+)
 
 #: The admin is the newsroom's desk, not "Django administration": one name in its header, its
 #: browser titles and its index (templates/admin/base_site.html greets the staff member by name).

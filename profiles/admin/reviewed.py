@@ -221,17 +221,17 @@ class EvidenceItemAdmin(SourceCaptureDisplay, EditorEndpoints, ReviewedChildAdmi
         "title", "institution", "publisher", "kind", "source_date", "required_tier", "review_state", "submitted_by",
         "updated_at",
     ]
-    list_filter = ["review_state", "kind", "required_tier", "source_date"]
+    list_filter = ["review_state", "source_state", "kind", "required_tier", "source_date"]
     search_fields = ["title", "publisher", "claim", "url", "institution__name"]
     autocomplete_fields = ["institution"]
     list_select_related = ["institution", "required_tier", "submitted_by"]
-    readonly_fields = [*ReviewedChildAdmin.readonly_fields, "cite_as", "source_capture"]
+    readonly_fields = [*ReviewedChildAdmin.readonly_fields, "cite_as", "source_watch", "source_capture"]
     fieldsets = [
         (None, {"fields": ["institution", ("url", "kind"), ("publisher", "title"), ("source_date", "retrieved_at"),
                            "claim", "quote", "archive_url", "required_tier"]}),
         ("Review", {"fields": [("review_state", "submitted_by"), ("reviewed_by", "reviewed_at"), "review_note",
                                "review_authors", "review_changes", "review_records", "cite_as"]}),
-        ("Source", {"fields": ["source_capture"]}),
+        ("Source", {"fields": ["source_watch", "source_capture"]}),
     ]
 
     @admin.display(description="cite as")

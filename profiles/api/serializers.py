@@ -193,10 +193,31 @@ class InstitutionDetailSerializer(InstitutionSerializer):
         return BriefingSerializer(blocks, many=True, context=self.context).data
 
 
+class SourceStateField(serializers.ChoiceField):
+    """The source's state, null until its first check."""
+
+    def __init__(self, **kwargs):
+        choices = [value for value in EvidenceItem.Source.values if value]
+        super().__init__(choices=choices, read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
 class EvidenceSerializer(serializers.ModelSerializer):
     institution = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     tier = TierSlug(source="required_tier")
     approved_at = serializers.DateTimeField(source="reviewed_at", read_only=True, allow_null=True)
+    source_state = SourceStateField(
+        help_text="What the last check of the source found against the text it was verified by: ok, moved (same "
+        "text, another address), changed (the text differs), gone (no longer available). Null until checked."
+    )
+    source_verified_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the source was fetched and found to say what is cited."
+    )
+    snapshot_url = serializers.CharField(
+        read_only=True, help_text="The archive service's copy of the source, made after approval (empty if none)."
+    )
 
     class Meta:
         model = EvidenceItem
@@ -211,6 +232,9 @@ class EvidenceSerializer(serializers.ModelSerializer):
             "claim",
             "quote",
             "archive_url",
+            "snapshot_url",
+            "source_state",
+            "source_verified_at",
             "kind",
             "tier",
             "approved_at",

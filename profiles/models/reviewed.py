@@ -237,6 +237,13 @@ class EvidenceItem(Reviewed):
     def get_absolute_url(self):
         return self.institution.get_absolute_url() + f"#evidence-{self.pk}"
 
+    #: Written by the source checks only, never from a form or an import: the database's constraints
+    #: hold them, and `full_clean` need not ask it again for every item an analyst saves.
+    SOURCE_CHECK_FIELDS = ("source_state", "source_verified_at", "source_state_at", "snapshot_url")
+
+    def validate_constraints(self, exclude=None):
+        super().validate_constraints(exclude={*(exclude or ()), *self.SOURCE_CHECK_FIELDS})
+
     @property
     def archived_copy_url(self) -> str:
         """The archived copy readers are pointed to: the analyst's when they gave one (it was

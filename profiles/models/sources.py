@@ -39,7 +39,17 @@ class CheckOutcome(models.TextChoices):
     FAILED = "failed", "Failed"  # no usable answer: refused address, timeout, too large, too many redirects…
 
 
+def approval_of(evidence) -> object:
+    """The approval a check belongs to: when the item was approved (its creation, for items approved
+    before approvals were timed)."""
+    return evidence.reviewed_at or evidence.created_at
+
+
 class SourceCheckQuerySet(models.QuerySet):
+    def of_approval(self, evidence):
+        """The checks of the item's current approval."""
+        return self.filter(evidence=evidence, approved_at=approval_of(evidence))
+
     def captures(self):
         return self.filter(kind=CheckKind.CAPTURE)
 
@@ -146,9 +156,11 @@ class TrackedSourceQuerySet(models.QuerySet):
         ).order_by("next_check_at", "evidence_id")
 
     def archive_due(self, now):
-        """Archive requests to make or poll now (pending and retrying ones whose time has come)."""
+        """Archive requests to make or poll now: pending and retrying ones of approved items whose time has come."""
         return self.filter(
-            archive_state__in=(ArchiveState.PENDING, ArchiveState.RETRYING), archive_next_at__lte=now
+            evidence__review_state="approved",
+            archive_state__in=(ArchiveState.PENDING, ArchiveState.RETRYING),
+            archive_next_at__lte=now,
         ).order_by("archive_next_at", "evidence_id")
 
 
@@ -172,10 +184,13 @@ class TrackedSource(models.Model):
     archive_attempts = models.PositiveSmallIntegerField(default=0)
     archive_next_at = models.DateTimeField(null=True, blank=True)
     archive_job = models.CharField(max_length=200, blank=True, help_text="The archive service's job id, while pending.")
+    archive_asked_at = models.DateTimeField(null=True, blank=True, help_text="When that job was asked for.")
     archive_error = models.CharField(max_length=500, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a moderator last looked at this alert (cleared by the next state change)."
+        null=True,
+        blank=True,
+        help_text="When a moderator last looked at this alert (cleared by the next state change).",
     )
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -194,7 +209,9 @@ class TrackedSource(models.Model):
             ),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(archive_state__in=ArchiveState.values), name="tracked_archive_state_valid"),
+            models.CheckConstraint(
+                condition=Q(archive_state__in=ArchiveState.values), name="tracked_archive_state_valid"
+            ),
         ]
 
     def __str__(self):

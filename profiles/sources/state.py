@@ -26,8 +26,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit import services as audit
+
 from ..models import CheckKind, CheckOutcome, EvidenceItem, ReviewState, SourceCheck, SourceState, TrackedSource
-from .fetch import FetchResult
+from ..models.sources import approval_of
 
 #: Answers that ask us to come back later: no verdict on the source.
 WAIT_STATUSES = frozenset({429, 503})
@@ -100,19 +102,32 @@ def next_check_at(now: datetime.datetime) -> datetime.datetime:
     return now + datetime.timedelta(days=settings.BTW_SOURCE_CHECK_DAYS)
 
 
-def _move(item: EvidenceItem, state: str, *, at, reason: str, verified_at=None) -> bool:
-    """Save the item's new source state with the reason (a history row); False when it already had it."""
-    fields = ["source_state", "source_state_at", "updated_at"]
-    if verified_at is not None:
-        item.source_verified_at = verified_at
-        fields.append("source_verified_at")
-    if item.source_state == state and verified_at is None:
-        return False
+def _move(item: EvidenceItem, state: str, *, at, reason: str, verified_at=None, clear_snapshot=False) -> bool:
+    """Save the item's new source state with the reason (a history row); False when nothing changed."""
+    fields = ["updated_at"]
     if item.source_state != state:
         item.source_state, item.source_state_at = state, at
+        fields += ["source_state", "source_state_at"]
+    if verified_at is not None and verified_at != item.source_verified_at:
+        item.source_verified_at = verified_at
+        fields.append("source_verified_at")
+    if clear_snapshot and item.snapshot_url:
+        item.snapshot_url = ""
+        fields.append("snapshot_url")
+    if fields == ["updated_at"]:
+        return False
     item._change_reason = reason
     item.save(update_fields=fields)
     return True
+
+
+def _snapshot_is_of_another_url(item: EvidenceItem, approval) -> bool:
+    """A new approval of an item whose URL was corrected: the archive's copy is of the old page."""
+    if not item.snapshot_url:
+        return False
+    before = SourceCheck.objects.filter(evidence=item, approved_at__lt=approval).captures().order_by("-approved_at")
+    previous = before.values_list("url", flat=True).first()
+    return previous is not None and previous != item.url
 
 
 def _reason(check: SourceCheck, verdict: Verdict) -> str:
@@ -146,7 +161,7 @@ def record(evidence_id: int, check_fields: dict, *, kind: str, approved_at=None)
         tracked.baseline, tracked.failures, tracked.etag, tracked.last_modified = None, 0, "", ""
         tracked.host = host_of(item.url)
     baseline = tracked.baseline
-    check = SourceCheck(evidence=item, kind=kind, approved_at=item.reviewed_at, **check_fields)
+    check = SourceCheck(evidence=item, kind=kind, approved_at=approval_of(item), **check_fields)
     verdict = judge(check, baseline, tracked.failures)
     check.outcome, check.difference = verdict.outcome, verdict.difference
     if kind == CheckKind.RECHECK and verdict.outcome not in KEEPS_TEXT and not verdict.becomes_baseline:
@@ -166,16 +181,17 @@ def record(evidence_id: int, check_fields: dict, *, kind: str, approved_at=None)
         tracked.acknowledged_at, tracked.acknowledged_by = None, None  # a new alert for the moderators
     tracked.save()
 
-    if kind == CheckKind.CAPTURE and verdict.state is None:
-        # The capture got no usable answer: the source is not verified (yet) for this approval.
-        _move(item, SourceState.UNCHECKED, at=now, reason=_reason(check, verdict))
-    elif verdict.state is not None:
+    new_state = verdict.state
+    if kind == CheckKind.CAPTURE and new_state is None:
+        new_state = SourceState.UNCHECKED  # no usable answer: not verified (yet) for this approval
+    if new_state is not None:
         _move(
             item,
-            verdict.state,
+            new_state,
             at=now,
             reason=_reason(check, verdict),
             verified_at=now if verdict.becomes_baseline else None,
+            clear_snapshot=kind == CheckKind.CAPTURE and _snapshot_is_of_another_url(item, check.approved_at),
         )
     return check
 
@@ -189,9 +205,9 @@ def accept_current(item: EvidenceItem, *, by) -> SourceCheck | None:
     if item.source_state not in (SourceState.CHANGED, SourceState.MOVED):
         return None
     latest = (
-        SourceCheck.objects.of(item)
+        SourceCheck.objects.of_approval(item)
         .rechecks()
-        .filter(approved_at=item.reviewed_at, outcome__in=(CheckOutcome.CHANGED, CheckOutcome.MOVED))
+        .filter(outcome__in=(CheckOutcome.CHANGED, CheckOutcome.MOVED))
         .order_by("-fetched_at", "-pk")
         .first()
     )
@@ -201,18 +217,32 @@ def accept_current(item: EvidenceItem, *, by) -> SourceCheck | None:
     tracked.baseline, tracked.etag, tracked.last_modified = latest, latest.etag, latest.last_modified
     tracked.acknowledged_at, tracked.acknowledged_by = timezone.now(), by
     tracked.save()
+    was = item.get_source_state_display().lower()
+    item._history_user = by
     _move(
         item, SourceState.OK, at=timezone.now(), verified_at=latest.fetched_at,
-        reason=f"source re-verified by a moderator (the fetch of {latest.fetched_at:%Y-%m-%d %H:%M} UTC)",
+        reason=f"source re-verified by a moderator: it still supports the claim ({was} at the fetch of "
+        f"{latest.fetched_at:%Y-%m-%d %H:%M} UTC)",
+    )
+    audit.record(
+        actor=by, action="source", target=item,
+        summary=f"Accepted the source as it now reads ({was}); it is verified again.",
+        data={"check": latest.pk, "was": was},
     )
     return latest
 
 
+@transaction.atomic
 def acknowledge(item: EvidenceItem, *, by) -> bool:
     """A moderator has looked at the alert and lets the label stand (a gone source whose archived copy
     still supports the claim): it leaves the queue until the state changes again."""
-    return bool(
-        TrackedSource.objects.filter(evidence=item, acknowledged_at__isnull=True).update(
-            acknowledged_at=timezone.now(), acknowledged_by=by
-        )
+    done = TrackedSource.objects.filter(evidence=item, acknowledged_at__isnull=True).update(
+        acknowledged_at=timezone.now(), acknowledged_by=by
     )
+    if done:
+        label = item.get_source_state_display().lower()
+        audit.record(
+            actor=by, action="source", target=item, summary=f"Looked at the source alert ({label}); the label stands.",
+            data={"state": item.source_state},
+        )
+    return bool(done)

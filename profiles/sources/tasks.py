@@ -1,5 +1,8 @@
 """Background jobs of the sources (django-tasks' `@task`, the same code as Django 6's Tasks API).
 
+The others live beside the work they do: `archive.archive_source` / `archive.archive_sources_job` and
+`recheck.check_sources_job` (the last two run periodically, `BTW_PERIODIC_JOBS`).
+
 `capture_source` is enqueued by the approval itself (`profiles.review` → `capture_on_approval`),
 inside the approval's transaction, so the two commit together or not at all: the database backend
 writes the job row in that transaction, and the immediate backend of `make run` and the tests
@@ -15,6 +18,7 @@ import logging
 from django_tasks import task
 
 from ..models import EvidenceItem
+from . import archive
 from .capture import capture
 
 logger = logging.getLogger(__name__)
@@ -31,7 +35,11 @@ def capture_source(evidence_id: int) -> str:
         # and let the queue record the job as failed.
         logger.exception("Capturing the source of evidence %s failed", evidence_id)
         raise
-    return check.outcome if check is not None else "skipped"
+    if check is None:
+        return "skipped"
+    # A copy is asked for even when our own fetch failed: then it matters most. (Off unless configured.)
+    archive.start(evidence_id)
+    return check.outcome
 
 
 def capture_on_approval(item) -> None:
