@@ -337,6 +337,8 @@ BTW_SOURCE_CHECK_BUDGET = env.int("BTW_SOURCE_CHECK_BUDGET", default=2000)
 BTW_SOURCE_CHECK_CONCURRENCY = env.int("BTW_SOURCE_CHECK_CONCURRENCY", default=8)
 BTW_SOURCE_CHANGE_THRESHOLD = env.float("BTW_SOURCE_CHANGE_THRESHOLD", default=0.1)
 BTW_SOURCE_GONE_AFTER = env.int("BTW_SOURCE_GONE_AFTER", default=3)
+# A run holds the sources it took this long (seconds): a second run skips them, a dead run's come back.
+BTW_SOURCE_CHECK_LEASE = env.float("BTW_SOURCE_CHECK_LEASE", default=3 * 60 * 60)
 # The archive service (profiles/sources/archive.py), Wayback "Save Page Now" compatible: off unless
 # BTW_ARCHIVE_URL is set (e.g. https://web.archive.org); its keys come from the environment only.
 BTW_ARCHIVE_URL = env.str("BTW_ARCHIVE_URL", default="")

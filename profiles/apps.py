@@ -1,7 +1,9 @@
 from django.apps import AppConfig
 
 #: Models whose rows never appear on public pages, so saving them leaves cached pages alone.
-NOT_ON_PUBLIC_PAGES = {"follow", "watchsettings", "digestdelivery", "reviewrecord", "sourcecheck"}
+NOT_ON_PUBLIC_PAGES = {
+    "follow", "watchsettings", "digestdelivery", "reviewrecord", "sourcecheck", "trackedsource", "sourcehost",
+}
 
 
 class ProfilesConfig(AppConfig):

@@ -3,12 +3,18 @@
 Started by the tests in a thread (`source_server` fixture); the fetcher reaches it because the test
 settings name 127.0.0.1 in `BTW_FETCH_ALLOWED_HOSTS`. Limits are set small (`fetch_limits`) so the
 slow paths end in well under a second.
+
+Pages that change between fetches: `server.pages[path] = (status, body, headers)` answers before the
+fixed paths (an `ETag` header there is honoured: a matching `If-None-Match` gets a 304). `/inflight/…`
+answers after `server.delay` seconds and counts requests in flight per Host header (`server.peak`).
+Several host names for one server: the `host_names` fixture resolves `a.test`, `b.test`… to 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import gzip
 import itertools
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,7 +53,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: C901  (one branch per behaviour: a table would read worse)
         path = self.path.split("?", 1)[0]  # a query string only makes URLs distinct
         self.server.requests.append((path, dict(self.headers)))
-        if path == "/page":
+        if path in self.server.pages:
+            self._send_page(*self.server.pages[path])
+        elif path.startswith("/inflight/"):
+            self._counted(path)
+        elif path == "/page":
             self._send(200, NORMAL_PAGE, headers={"ETag": '"v1"', "Last-Modified": "Mon, 01 Dec 2025 10:00:00 GMT"})
         elif path == "/changing":
             n = next(self.counter)
@@ -98,13 +108,63 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"<html><body>no such page</body></html>")
 
 
+    def _send_page(self, status, body=b"", headers=None):
+        headers = dict(headers or {})
+        etag = headers.get("ETag")
+        if etag and self.headers.get("If-None-Match") == etag:
+            self._send(304, headers={"ETag": etag}, length=False)
+        else:
+            self._send(status, body, headers=headers)
+
+    def _counted(self, path):
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        self.server.enter(host)
+        try:
+            time.sleep(self.server.delay)
+        finally:
+            self.server.leave(host)
+        self._send(200, f"<html><title>{path}</title><body>Counted page {path} on {host}.</body></html>".encode())
+
+
 class SourceServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 64
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
         self.requests: list[tuple[str, dict]] = []
+        self.pages: dict[str, tuple] = {}
+        self.delay = 0.05
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.peak_total = 0
+
+    def handle_error(self, request, client_address):
+        """A client that stopped reading (the size limit, a timeout) is what those tests want: no traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def reset(self):
+        """Forget what earlier tests asked and set (the server lives for a whole test module)."""
+        self.requests.clear()
+        self.pages.clear()
+        self.delay = 0.05
+        with self.lock:
+            self.in_flight.clear()
+            self.peak.clear()
+            self.peak_total = 0
+
+    def enter(self, host):
+        with self.lock:
+            self.in_flight[host] = self.in_flight.get(host, 0) + 1
+            self.peak[host] = max(self.peak.get(host, 0), self.in_flight[host])
+            self.peak_total = max(self.peak_total, sum(self.in_flight.values()))
+
+    def leave(self, host):
+        with self.lock:
+            self.in_flight[host] -= 1
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.server_port}{path}"
@@ -129,5 +189,19 @@ def fetch_limits(settings, source_server):
     settings.BTW_FETCH_TOTAL_TIMEOUT = TOTAL_TIMEOUT
     settings.BTW_FETCH_MAX_BYTES = MAX_BYTES
     settings.BTW_FETCH_MAX_REDIRECTS = MAX_REDIRECTS
-    source_server.requests.clear()
+    source_server.reset()
     return settings
+
+
+TEST_HOSTS = ("a.test", "b.test", "c.test", "d.test")
+
+
+@pytest.fixture
+def host_names(fetch_limits, monkeypatch):
+    """`a.test` … `d.test` resolve to the local server (and are allowed): several hosts, one server."""
+    from profiles.sources import fetch
+
+    real = fetch.resolve
+    monkeypatch.setattr(fetch, "resolve", lambda host, port: ["127.0.0.1"] if host in TEST_HOSTS else real(host, port))
+    fetch_limits.BTW_FETCH_ALLOWED_HOSTS = [*fetch_limits.BTW_FETCH_ALLOWED_HOSTS, *TEST_HOSTS]
+    return TEST_HOSTS

@@ -170,7 +170,8 @@ def record(evidence_id: int, check_fields: dict, *, kind: str, approved_at=None)
 
     now = check.fetched_at
     tracked.last_checked_at = now
-    tracked.next_check_at = next_check_at(now)
+    if not verdict.wait:  # a host that asked us to wait keeps the source due (the run puts it back)
+        tracked.next_check_at = next_check_at(now)
     if verdict.failed:
         tracked.failures += 1
     elif not verdict.wait:
