@@ -9,7 +9,7 @@ from profiles import feeds
 from profiles import views as profile_views
 from profiles.api import dump_views
 from profiles.api.docs import api_docs
-from profiles.cache import cache_anonymous_page
+from profiles.cache import by_profile, cache_anonymous_page
 from profiles.sitemaps import SITEMAPS, robots_txt
 
 # The admin has no login form of its own: staff sign in through allauth (rate limits, MFA).
@@ -23,7 +23,11 @@ urlpatterns = [
     path("watchlist/", include("profiles.watch_urls")),
     path("feeds/profiles/", cache_anonymous_page(feeds.ProfileUpdatesFeed()), name="feed_rss"),
     path("feeds/profiles/atom/", cache_anonymous_page(feeds.ProfileUpdatesAtomFeed()), name="feed_atom"),
-    path("feeds/profiles/<slug:slug>/", cache_anonymous_page(feeds.InstitutionFeed()), name="feed_profile"),
+    path(
+        "feeds/profiles/<slug:slug>/",
+        cache_anonymous_page(feeds.InstitutionFeed(), tags=by_profile),
+        name="feed_profile",
+    ),
     path("feeds/sectors/<slug:slug>/", cache_anonymous_page(feeds.SectorFeed()), name="feed_sector"),
     # Django's sitemap view reads one parameter: the page (`p`) of a long sitemap.
     path("sitemap.xml", cache_anonymous_page(sitemap, params=("p",)), {"sitemaps": SITEMAPS}, name="sitemap"),

@@ -3,6 +3,7 @@ from django.apps import AppConfig
 #: Models whose rows never appear on public pages, so saving them leaves cached pages alone.
 NOT_ON_PUBLIC_PAGES = {
     "follow", "watchsettings", "digestdelivery", "reviewrecord", "sourcecheck", "trackedsource", "sourcehost",
+    "change",
 }
 
 
@@ -12,24 +13,29 @@ class ProfilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        """Side effects of saved rows, registered once: any saved or deleted profile content
-        invalidates the shared page cache (profiles.cache), a saved profile is re-indexed for search
-        (profiles.search). Models' save() methods derive their own fields only."""
+        """Side effects of saved rows, registered once: any saved or deleted profile content retires
+        the cached renders that show it (profiles.cache, profiles.dependencies), a saved profile is
+        re-indexed for search (profiles.search). Models' save() methods derive their own fields only.
+        History rows are not receivers' business: the save they record already retired what it shows."""
         from django.db.models.signals import m2m_changed, post_delete, post_save, pre_migrate
 
         from membership.models import Tier
 
-        from .cache import bump_content_version, create_cache_table
+        from .cache import create_cache_table, retire_dependents, retire_profile_m2m
         from .models import Institution
 
         pre_migrate.connect(create_cache_table, sender=self, dispatch_uid="btw-cache-table")
         models = [
-            m for m in self.get_models() if m._meta.model_name not in NOT_ON_PUBLIC_PAGES and not m._meta.auto_created
+            m
+            for m in self.get_models()
+            if m._meta.model_name not in NOT_ON_PUBLIC_PAGES
+            and not m._meta.auto_created
+            and not hasattr(m, "instance_type")  # simple-history's Historical… models
         ]
         for model in [*models, Tier]:
-            post_save.connect(bump_content_version, sender=model, dispatch_uid=f"btw-cache-save-{model._meta.label}")
-            post_delete.connect(bump_content_version, sender=model, dispatch_uid=f"btw-cache-del-{model._meta.label}")
-        m2m_changed.connect(bump_content_version, sender=Institution.sectors.through, dispatch_uid="btw-cache-m2m")
+            post_save.connect(retire_dependents, sender=model, dispatch_uid=f"btw-cache-save-{model._meta.label}")
+            post_delete.connect(retire_dependents, sender=model, dispatch_uid=f"btw-cache-del-{model._meta.label}")
+        m2m_changed.connect(retire_profile_m2m, sender=Institution.sectors.through, dispatch_uid="btw-cache-m2m")
         # A member's followed profiles are cached under their own counter (profiles.watch).
         from .models import Follow
         from .watch import follows_changed

@@ -9,11 +9,14 @@
    followed profiles (`watch`, under that member's own counter). A view asks for every entry it
    needs in one round trip and builds what is missing; templates never touch the cache.
 
-Every entry is stored with the version it was read under and served only while that version is
-current. Any change readers could see — a save or delete of a profile model, a moderation
-decision, a scheduled profile's publication time passing — bumps the version, so every process
-sharing the cache (Redis in production) stops serving the old entries at once. Timeouts come
-from settings (`BTW_*_TIMEOUT`); 0 turns a cache off.
+Every entry is stored with the versions of the **dependency tags** it was read under and served only
+while each is current (`profiles.dependencies` names them: `site`, `lists`, `p:<slug>`). A change
+readers could see moves the tags of what shows it — a profile's edit retires its own pages and
+fragments, its neighbours' and the lists, not the rest of the site; a tier, a sector or a scheduled
+profile's time passing moves `site`, which retires everything — so every process sharing the cache
+(Redis in production) stops serving the old entries at once. Every change also moves the global
+**content version**, which the API's ETags read. Timeouts come from settings (`BTW_*_TIMEOUT`); 0
+turns a cache off.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import re
 import secrets
 import time
 import weakref
+from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -32,13 +36,17 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import transaction
+from django.db.models.signals import post_delete
 from django.http import HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.text import compress_string
 
+from . import dependencies, purge
+from .dependencies import SITE
 from .models import Institution
 
 VERSION_KEY = "btw:content-version"
+TAG_KEY = "btw:tag:{}"
 SCHEDULE_KEY = "btw:next-publication"
 PAGE_KEY = "btw:page:v3:{digest}"  # v3: (status, headers, body, encodings, etag)
 #: Parameters whose pages are rendered for one request, never read from or stored in the page cache: the staff
@@ -82,22 +90,17 @@ def content_version() -> int:
     return counter_value(VERSION_KEY)
 
 
-def _incr(key: str) -> None:
-    """Move a counter to a fresh random value with one plain write. Not `cache.incr`: on the database
+def tag_key(tag: str) -> str:
+    return TAG_KEY.format(tag)
+
+
+def _incr(*keys: str) -> None:
+    """Move counters to fresh random values with one plain write. Not `cache.incr`: on the database
     cache (and locmem) that is a get then a set, and two bumps racing could both write v+1 — a value
     a reader may have read between them and stored pre-change entries under, which would then stay
     current. A fresh value was never read by anyone, whichever write lands last; a missing or
     evicted counter is simply set."""
-    cache.set(key, secrets.randbits(62), timeout=None)
-
-
-@functools.lru_cache(maxsize=1024)
-def _bumper(key: str):
-    """One callable per counter: the commit bump of that counter."""
-    return functools.partial(_incr, key)
-
-
-_bump = _bumper(VERSION_KEY)
+    cache.set_many({key: secrets.randbits(62) for key in keys}, timeout=None)
 
 
 class _PendingBump:
@@ -118,25 +121,56 @@ class _PendingBump:
 _pending_bumps: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
-def bump_counter(key: str) -> None:
-    """Move a version counter at once and again when the surrounding transaction commits: a reader
+def bump_counters(keys) -> None:
+    """Move version counters at once and again when the surrounding transaction commits: a reader
     who reads in between (still seeing the old rows) stores under the first bump, which the second
     retires. However many rows a transaction saves, it registers one commit bump per counter."""
-    _incr(key)
+    keys = tuple(dict.fromkeys(keys))
+    _incr(*keys)
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         return  # autocommit: the change is visible already, the bump above retires what preceded it
-    slot = (connection, key)
-    if _pending_bumps.get(slot) is None:
+    new = tuple(key for key in keys if _pending_bumps.get((connection, key)) is None)
+    if new:
         marker = _PendingBump()
-        transaction.on_commit(_bumper(key))
+        transaction.on_commit(functools.partial(_incr, *new))
         transaction.on_commit(marker)
-        _pending_bumps[slot] = marker
+        for key in new:
+            _pending_bumps[(connection, key)] = marker
+
+
+def bump_counter(key: str) -> None:
+    bump_counters([key])
+
+
+def retire(tags) -> None:
+    """Retire the cached renders that depend on any of `tags` (and move the content version); a CDN
+    in front is told to drop them once the change commits (`profiles.purge`)."""
+    tags = tuple(tags)
+    bump_counters([VERSION_KEY, *map(tag_key, tags)])
+    purge.after_commit(tags)
 
 
 def bump_content_version(**_signal_kwargs) -> None:
     """Invalidate every cached public render (signal receiver and plain function)."""
-    bump_counter(VERSION_KEY)
+    retire([SITE])
+
+
+def retire_dependents(sender, instance, created=False, update_fields=None, **signal_kwargs) -> None:
+    """post_save / post_delete receiver: retire what shows the row (`profiles.dependencies`), or
+    everything for a row it cannot place."""
+    deleted = signal_kwargs.get("signal") is post_delete
+    tags = dependencies.tags_for(instance, created=created, update_fields=update_fields, deleted=deleted)
+    retire(tags if tags is not None else [SITE])
+
+
+def retire_profile_m2m(sender, instance, action, **_signal_kwargs) -> None:
+    """m2m_changed of a profile's sectors: its pages and the lists (a sector's own rows move `site`)."""
+    if action.startswith("post_"):
+        if isinstance(instance, Institution):
+            retire(dependencies.page_tags(instance.slug)[1:] + (dependencies.LISTS,))
+        else:
+            bump_content_version()
 
 
 def next_publication_at() -> float:
@@ -150,31 +184,40 @@ def next_publication_at() -> float:
     return upcoming.timestamp() if upcoming else _NO_SCHEDULE
 
 
-def versioned_get_many(keys: list[str], plain: list[str] = ()) -> tuple[int, dict, dict]:
-    """The current content version and the entries of `keys` rendered under it, in one round trip,
-    with the values of the `plain` keys as they are (entries kept under another counter).
+def versioned_get_many(keys: list[str], plain: list[str] = (), tags=None) -> tuple:
+    """The current version and the entries of `keys` rendered under it, in one round trip, with the
+    values of the `plain` keys as they are (entries kept under another counter).
 
-    Entries are stored as (version, payload) and the schedule mark carries the version it was
-    computed for, so one `get_many` answers everything a hit needs. A scheduled profile whose time
-    has come bumps the version, which retires every stored page and fragment at once.
+    The version is that of `tags` (a tuple of their counters) when given, else the content version
+    (what the API's ETags read). Entries are stored as (version, payload) and the schedule mark
+    carries the content version it was computed for, so one `get_many` answers everything a hit
+    needs. A scheduled profile whose time has come moves `site`, retiring every page and fragment.
     """
-    found = cache.get_many([VERSION_KEY, SCHEDULE_KEY, *keys, *plain])
+    tag_keys = [tag_key(tag) for tag in tags] if tags else []
+    found = cache.get_many([VERSION_KEY, SCHEDULE_KEY, *tag_keys, *keys, *plain])
     plain_found = {key: found.pop(key) for key in plain if key in found}
-    version = found.pop(VERSION_KEY, None)
-    if version is None:
-        version = content_version()
+    content = found.pop(VERSION_KEY, None)
+    if content is None:
+        content = content_version()
+    counters = [found.pop(key, None) for key in tag_keys]
     schedule = found.pop(SCHEDULE_KEY, None)
     if schedule is None:
         # The mark is gone (evicted, or a fresh cache): a publication time may have passed unseen
         # since entries were stored, so retire them all rather than trust them.
         bump_content_version()
-        version, found = content_version(), {}
-    if schedule is None or schedule[0] != version:
-        schedule = (version, next_publication_at())
+        content, found, counters = content_version(), {}, [None] * len(tag_keys)
+    if schedule is None or schedule[0] != content:
+        schedule = (content, next_publication_at())
         cache.set(SCHEDULE_KEY, schedule, timeout=None)  # replaced with the version, never expired
     if schedule[1] and time.time() >= schedule[1]:
         bump_content_version()
-        return content_version(), {}, plain_found
+        content, found, counters = content_version(), {}, [None] * len(tag_keys)
+    if tags:
+        version = tuple(
+            value if value is not None else counter_value(key) for key, value in zip(tag_keys, counters, strict=True)
+        )
+    else:
+        version = content
     return version, {key: entry[1] for key, entry in found.items() if entry[0] == version}, plain_found
 
 
@@ -232,7 +275,22 @@ def _preferred_encoding(request, encodings: tuple):
     return None, None
 
 
-def _replay(request, stored: tuple, state: str) -> HttpResponse:
+@dataclass(frozen=True)
+class PageEntry:
+    """Where a shared page lives in the cache: what the WSGI fast path (`btwprofiles.fastpath`) learns
+    from a response of the full path, to answer the next request for the same address itself."""
+
+    key: str
+    tags: tuple[str, ...]
+
+
+def surrogate_keys(tags) -> dict[str, str]:
+    """The response headers that name a page's dependency tags to a CDN: `Surrogate-Key` (Fastly;
+    Varnish's VCL copies it to xkey) and `Cache-Tag` (Cloudflare). `profiles.purge` purges by them."""
+    return {"Surrogate-Key": " ".join(tags), "Cache-Tag": ",".join(tags)}
+
+
+def _replay(request, stored: tuple, state: str, entry: PageEntry) -> HttpResponse:
     status, headers, body, encodings, etag = stored
     encoding, encoded = _preferred_encoding(request, encodings)
     if encoding:
@@ -245,13 +303,20 @@ def _replay(request, stored: tuple, state: str) -> HttpResponse:
         response.headers[name] = value
     response.headers["ETag"] = etag
     response.headers["X-Page-Cache"] = state
+    for name, value in surrogate_keys(entry.tags).items():
+        response.headers[name] = value
+    response.page_entry = entry
     patch_cache_control(response, public=True, max_age=settings.BTW_PAGE_SHARED_MAX_AGE)
     patch_vary_headers(response, ["Cookie", "Accept-Encoding"])
     return response
 
 
-def cache_anonymous_page(view, *, params: tuple[str, ...] = ()):
+def cache_anonymous_page(view, *, params: tuple[str, ...] = (), tags=None):
     """Serve anonymous public renders from the shared cache; everyone else gets a fresh render.
+
+    `tags(kwargs)` names the dependency tags of the page at that address (`profiles.dependencies`:
+    one profile's pages, `by_profile`; by default the lists), whose versions the stored render
+    carries and must match to be served.
 
     `params` are the query parameters the page understands (the directory's filters, text query and
     page, the sitemap's page; none for a profile) and they alone form the page's key, in the order
@@ -275,10 +340,11 @@ def cache_anonymous_page(view, *, params: tuple[str, ...] = ()):
         if len(query) > MAX_KEY_QUERY:
             return view(request, *args, **kwargs)
         key = _key(request, query)
-        version, found, _ = versioned_get_many([key])
+        entry = PageEntry(key, tuple(page_tags_of(kwargs)))
+        version, found, _ = versioned_get_many([key], tags=entry.tags)
         hit = found.get(key)
         if hit is not None:
-            return _replay(request, hit, "hit")
+            return _replay(request, hit, "hit", entry)
         response = view(request, *args, **kwargs)
         if any(name not in params for name in request.GET):
             return response  # rendered from an address with more in it than the key: for this reader only
@@ -288,9 +354,15 @@ def cache_anonymous_page(view, *, params: tuple[str, ...] = ()):
             return response
         stored = _stored_render(response)
         store_versioned(key, version, stored, settings.BTW_PAGE_CACHE_TIMEOUT)
-        return _replay(request, stored, "miss")
+        return _replay(request, stored, "miss", entry)
 
+    page_tags_of = tags or (lambda kwargs: dependencies.page_tags())
     return wrapped
+
+
+def by_profile(kwargs) -> tuple[str, ...]:
+    """The tags of a page of one profile, named by the `slug` of its address."""
+    return dependencies.page_tags(kwargs["slug"])
 
 
 def store_versioned(key: str, version: int, payload, timeout: int) -> None:

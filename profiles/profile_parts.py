@@ -33,6 +33,7 @@ from membership.gating import Reader, granted_object_pks, reader_for_request
 
 from . import structured_data, watch
 from .cache import store_versioned, versioned_get_many
+from .dependencies import page_tags
 from .models import Briefing, Institution
 from .profile_page import build_profile_page, with_profile_lists
 
@@ -56,7 +57,7 @@ class CachedProfile:
     #: The parts found in the cache, by name.
     parts: dict[str, str]
     record_key: str
-    version: int
+    version: tuple
     #: The reader's cached followed profiles (`watch.followed_ids`), fetched in the same round trip.
     follows: dict | None = None
 
@@ -105,7 +106,9 @@ def lookup(slug: str, reader: Reader, request) -> CachedProfile:
     follow_keys = watch.follow_cache_keys(reader.user.pk) if watch.may_follow(reader) else []
     if not cache_timeout():
         return CachedProfile(None, {}, {}, record_key, 0)
-    version, found, follows = versioned_get_many([record_key, *part_keys.values()], plain=follow_keys)
+    version, found, follows = versioned_get_many(
+        [record_key, *part_keys.values()], plain=follow_keys, tags=page_tags(slug)
+    )
     parts = {name: found[key] for name, key in part_keys.items() if key in found}
     return CachedProfile(found.get(record_key), part_keys, parts, record_key, version, follows if follow_keys else None)
 

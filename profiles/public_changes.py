@@ -12,8 +12,9 @@ import datetime
 
 from django.utils import timezone
 
-from .cache import bump_content_version
+from .cache import retire
 from .change_log import record_institution
+from .dependencies import LISTS, profile_tag
 from .models import Institution, TimelineEvent
 
 PROFILE_UPDATED_TITLE = "Public profile updated"
@@ -38,7 +39,7 @@ def record_public_change(institution: Institution, *, summary: str = "", at: dat
     Institution.objects.filter(pk=institution.pk).update(public_updated_at=at)
     institution.public_updated_at = at
     record_institution(institution.pk)
-    bump_content_version()
+    retire([LISTS, profile_tag(institution.slug)])  # an update() sends no signal
     if not institution.is_published(at):
         return
     entry, created = TimelineEvent.objects.get_or_create(

@@ -42,8 +42,9 @@ from django.db.models import Count, F, OrderBy, OuterRef, Q, QuerySet, RowRange,
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from .cache import bump_content_version, store_versioned, versioned_get_many
+from .cache import retire, store_versioned, versioned_get_many
 from .citations import strip_citations
+from .dependencies import LISTS, page_tags
 from .models import EvidenceItem, Institution, Sector
 
 MAX_QUERY_LENGTH = 200
@@ -96,7 +97,7 @@ def refresh_search_index(ids: Iterable[int]) -> None:
     In bulk: one UPDATE per REFRESH_BATCH profiles, every vector computed by the database.
 
     What search finds is something readers see, and cached listings (below) hold search results,
-    so the content version is bumped once more after the update. The save signals bump it too, but
+    so the lists are retired once more after the update. The save signals bump it too, but
     before this update: outside a transaction, a listing computed in between would otherwise be
     kept under the new version with the old vectors.
     """
@@ -106,7 +107,7 @@ def refresh_search_index(ids: Iterable[int]) -> None:
     vector = index_vector()
     for start in range(0, len(ids), REFRESH_BATCH):
         Institution.objects.filter(pk__in=ids[start : start + REFRESH_BATCH]).update(search_vector=vector)
-    bump_content_version()
+    retire([LISTS])
 
 
 #: Saving these fields changes what a profile's vector holds (a save naming none of them does not).
@@ -263,7 +264,7 @@ def cached_listing(kind: str, filters: dict[str, str], compute, *, timeout: int)
     if not timeout:
         return compute()
     key = listing_key(kind, filters)
-    version, found, _ = versioned_get_many([key])
+    version, found, _ = versioned_get_many([key], tags=page_tags())
     if key in found:
         return found[key]
     value = compute()

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import changelog_views, directory, views, watch_views
-from .cache import cache_anonymous_page
+from .cache import by_profile, cache_anonymous_page
 
 app_name = "profiles"
 
@@ -10,9 +10,13 @@ DIRECTORY_PARAMS = (*directory.FILTER_PARAMS, "q", views.DirectoryView.page_kwar
 
 urlpatterns = [
     path("", cache_anonymous_page(views.DirectoryView.as_view(), params=DIRECTORY_PARAMS), name="directory"),
-    path("<slug:slug>/", cache_anonymous_page(views.InstitutionDetailView.as_view()), name="detail"),
-    path("<slug:slug>/map/", cache_anonymous_page(views.InstitutionMapView.as_view()), name="map"),
-    path("<slug:slug>/changes/", cache_anonymous_page(changelog_views.changes_page, params=("page",)), name="changes"),
+    path("<slug:slug>/", cache_anonymous_page(views.InstitutionDetailView.as_view(), tags=by_profile), name="detail"),
+    path("<slug:slug>/map/", cache_anonymous_page(views.InstitutionMapView.as_view(), tags=by_profile), name="map"),
+    path(
+        "<slug:slug>/changes/",
+        cache_anonymous_page(changelog_views.changes_page, params=("page",), tags=by_profile),
+        name="changes",
+    ),
     path("<slug:slug>/follow/", watch_views.FollowView.as_view(), name="follow"),
     path("<slug:slug>/follow/sign-in/", watch_views.FollowSignInView.as_view(), name="follow_sign_in"),
 ]

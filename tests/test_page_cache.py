@@ -177,7 +177,8 @@ def test_content_version_moves_again_when_the_transaction_commits(django_capture
         InstitutionFactory()  # a second save in the same transaction adds no second commit bump
         during = page_cache.content_version()
     assert page_cache.content_version() != during  # a fresh value, never one a reader already read
-    assert [c for c in callbacks if c is page_cache._bump] == [page_cache._bump]
+    commit_bumps = [c for c in callbacks if page_cache.VERSION_KEY in getattr(c, "args", ())]
+    assert len(commit_bumps) == 1
 
 
 def test_member_fragments_retire_when_a_scheduled_profile_comes_due(settings, member_factory):

@@ -280,6 +280,14 @@ class Institution(models.Model):
             return at or timezone.now()
         return published_at
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        """Remember the slug as loaded: a rename retires the cached pages of the old address too
+        (`profiles.dependencies`), and the row in the database already has the new one by then."""
+        instance = super().from_db(db, field_names, values)
+        instance._slug_as_loaded = instance.__dict__.get("slug")
+        return instance
+
     def save(self, *args, **kwargs):
         """Derives the profile's own fields only (the publication time and the first public date).
         What follows a save elsewhere (the search index, the page cache) is done by receivers
