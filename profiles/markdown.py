@@ -13,6 +13,7 @@ feed descriptions that must be text) take `to_plain_text`, built from that same 
 from __future__ import annotations
 
 import re
+import threading
 from html.parser import HTMLParser
 from xml.etree import ElementTree
 
@@ -134,16 +135,29 @@ class _CitationExtension(Extension):
         md.treeprocessors.register(_NumberCitations(md, self.citations, self.base_url), "btw_number_citations", 6)
 
 
+_converters = threading.local()
+
+
 def _converter(citations: CitationContext | None = None, base_url: str = "") -> markdown.Markdown:
-    # A fresh instance per call: Markdown objects keep state between conversions.
-    return markdown.Markdown(
-        extensions=[
-            "tables", "sane_lists", "fenced_code", _DemoteHeadingsExtension(),
-            _CitationExtension(citations, base_url),
-        ],
-        extension_configs={"tables": {"use_align_attribute": True}},
-        output_format="html",
-    )
+    """This thread's Markdown converter, reset and pointed at this render's citations.
+
+    One instance per thread, `reset()` between conversions (which clears what a conversion leaves
+    behind), rather than a fresh one per call: building one costs ~0.45 ms — 18 times per watch digest,
+    once per Markdown field of a page render — and converting a short text much less."""
+    md = getattr(_converters, "md", None)
+    if md is None:
+        md = _converters.md = markdown.Markdown(
+            extensions=[
+                "tables", "sane_lists", "fenced_code", _DemoteHeadingsExtension(), _CitationExtension(None, ""),
+            ],
+            extension_configs={"tables": {"use_align_attribute": True}},
+            output_format="html",
+        )
+    md.reset()
+    md.inlinePatterns["btw_citation"].citations = citations
+    numbering = md.treeprocessors["btw_number_citations"]
+    numbering.citations, numbering.base_url = citations, base_url
+    return md
 
 
 def sanitize_html(html: str) -> str:
