@@ -173,6 +173,23 @@ TASKS = {"default": {"BACKEND": _TASK_BACKENDS[BTW_TASKS_BACKEND]}}
 # missed a whole lease (killed, machine gone) goes back to the queue, at most this many runs in all.
 BTW_TASK_LEASE = env.float("BTW_TASK_LEASE", default=60.0)
 BTW_TASK_MAX_ATTEMPTS = env.int("BTW_TASK_MAX_ATTEMPTS", default=5)
+# CDN purge by surrogate key (profiles/purge.py): off unless BTW_CDN_PURGE names varnish, fastly or cloudflare.
+# Tokens come from the environment only, travel only in request headers and never appear in logs.
+BTW_CDN_PURGE = env.str("BTW_CDN_PURGE", default="").strip().lower()
+if BTW_CDN_PURGE not in ("", "varnish", "fastly", "cloudflare"):
+    raise ImproperlyConfigured(f"BTW_CDN_PURGE is varnish, fastly or cloudflare (or empty), not {BTW_CDN_PURGE!r}.")
+BTW_CDN_PURGE_URLS = env.list("BTW_CDN_PURGE_URLS", default=[])  # varnish: every server, e.g. http://10.0.0.5:6081/
+BTW_CDN_SOFT_PURGE = env.bool("BTW_CDN_SOFT_PURGE", default=False)
+BTW_CDN_PURGE_TIMEOUT = env.float("BTW_CDN_PURGE_TIMEOUT", default=3.0)
+# A failed purge is queued again after BTW_CDN_PURGE_BACKOFF seconds, doubling (database queue), at most this many runs.
+BTW_CDN_PURGE_ATTEMPTS = env.int("BTW_CDN_PURGE_ATTEMPTS", default=5)
+BTW_CDN_PURGE_BACKOFF = env.float("BTW_CDN_PURGE_BACKOFF", default=30.0)
+BTW_FASTLY_API_URL = env.str("BTW_FASTLY_API_URL", default="https://api.fastly.com")
+BTW_FASTLY_SERVICE_ID = env.str("BTW_FASTLY_SERVICE_ID", default="")
+BTW_FASTLY_API_TOKEN = env.str("BTW_FASTLY_API_TOKEN", default="")
+BTW_CLOUDFLARE_API_URL = env.str("BTW_CLOUDFLARE_API_URL", default="https://api.cloudflare.com")
+BTW_CLOUDFLARE_ZONE_ID = env.str("BTW_CLOUDFLARE_ZONE_ID", default="")
+BTW_CLOUDFLARE_API_TOKEN = env.str("BTW_CLOUDFLARE_API_TOKEN", default="")
 # Periodic jobs (jobs/schedule.py): every worker's heartbeat enqueues each one once per period, whichever
 # worker gets there first. Seconds; 0 turns one off (then run its command from cron instead). Off under
 # the tests, whose workers must run only the jobs a test queues.
