@@ -184,6 +184,21 @@ def next_publication_at() -> float:
     return upcoming.timestamp() if upcoming else _NO_SCHEDULE
 
 
+def current_versions(found: dict, tag_keys) -> tuple | None:
+    """The tag versions a stored entry must carry, from one `get_many` answer, or None when the answer
+    cannot be trusted as it is — a counter or the schedule mark missing, a mark computed for another
+    content version, a scheduled publication due — and `versioned_get_many` must repair it first.
+    The WSGI fast path (`btwprofiles.fastpath`) answers only when this says yes."""
+    content = found.get(VERSION_KEY)
+    schedule = found.get(SCHEDULE_KEY)
+    if content is None or schedule is None or schedule[0] != content:
+        return None
+    if schedule[1] and time.time() >= schedule[1]:
+        return None
+    version = tuple(found.get(key) for key in tag_keys)
+    return None if None in version else version
+
+
 def versioned_get_many(keys: list[str], plain: list[str] = (), tags=None) -> tuple:
     """The current version and the entries of `keys` rendered under it, in one round trip, with the
     values of the `plain` keys as they are (entries kept under another counter).
@@ -196,6 +211,10 @@ def versioned_get_many(keys: list[str], plain: list[str] = (), tags=None) -> tup
     tag_keys = [tag_key(tag) for tag in tags] if tags else []
     found = cache.get_many([VERSION_KEY, SCHEDULE_KEY, *tag_keys, *keys, *plain])
     plain_found = {key: found.pop(key) for key in plain if key in found}
+    trusted = current_versions(found, tag_keys) if tags else None
+    if trusted is not None:  # the common case: nothing to repair
+        entries = {key: entry[1] for key in keys if (entry := found.get(key)) and entry[0] == trusted}
+        return trusted, entries, plain_found
     content = found.pop(VERSION_KEY, None)
     if content is None:
         content = content_version()
@@ -240,12 +259,16 @@ def _understood_query(request, params: tuple[str, ...]) -> str:
     return urlencode([(name, value) for name in params for value in request.GET.getlist(name)])
 
 
-def _key(request, query: str = "") -> str:
+def page_key(path: str, query: str = "") -> str:
     """One page per path and understood query. Not per scheme or host: every address a shared page
     shows comes from `siteurl`, so each allowed host name (or http behind a proxy) would only store
-    the same bytes again (tests/test_shared_renders.py)."""
-    url = f"{request.path}?{query}"
+    the same bytes again (tests/test_shared_renders.py). The WSGI fast path keys by this too."""
+    url = f"{path}?{query}"
     return PAGE_KEY.format(digest=hashlib.sha256(url.encode()).hexdigest()[:32])
+
+
+def _key(request, query: str = "") -> str:
+    return page_key(request.path, query)
 
 
 def _stored_render(response) -> tuple:
@@ -266,13 +289,18 @@ def _stored_render(response) -> tuple:
     return (response.status_code, headers, body, encodings, etag)
 
 
-def _preferred_encoding(request, encodings: tuple):
-    accepted = request.META.get("HTTP_ACCEPT_ENCODING", "")
+def preferred_encoding(accepted: str, encodings: tuple):
+    """(name, bytes) of the first stored encoding the reader's Accept-Encoding takes, or (None, None)."""
     available = dict(encodings)
     for name, accepts, _compress in _ENCODINGS:
         if name in available and accepts.search(accepted):
             return name, available[name]
     return None, None
+
+
+def encoded_etag(etag: str, encoding: str | None) -> str:
+    """A strong validator names one representation: an encoded body's bytes differ, so does its ETag."""
+    return f'{etag[:-1]}-{encoding}"' if encoding else etag
 
 
 @dataclass(frozen=True)
@@ -292,11 +320,11 @@ def surrogate_keys(tags) -> dict[str, str]:
 
 def _replay(request, stored: tuple, state: str, entry: PageEntry) -> HttpResponse:
     status, headers, body, encodings, etag = stored
-    encoding, encoded = _preferred_encoding(request, encodings)
+    encoding, encoded = preferred_encoding(request.META.get("HTTP_ACCEPT_ENCODING", ""), encodings)
     if encoding:
         response = HttpResponse(encoded, status=status)
         response.headers["Content-Encoding"] = encoding
-        etag = f'{etag[:-1]}-{encoding}"'  # a strong validator names one representation: its bytes differ
+        etag = encoded_etag(etag, encoding)
     else:
         response = HttpResponse(body, status=status)
     for name, value in headers:
