@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import path, reverse
-from django.utils import formats, timezone
 from django.utils.html import format_html
-from django.utils.timesince import timesince
 
 from audit.admin import ReadOnlyAdmin
 from audit.services import user_label
 
 from .. import permissions
 from ..models import ReverificationQueueItem
-from .queue import QueueChangeList
+from .queue import QueueChangeList, time_ago
 from .scope import scope_of
 
 
@@ -74,12 +72,7 @@ class ReverificationQueueAdmin(ReadOnlyAdmin):
     def verified(self, obj):
         if obj.last_verified_at is None:
             return "never"
-        return format_html(
-            '<time datetime="{}" title="{}">{}</time>',
-            obj.last_verified_at.isoformat(),
-            formats.date_format(timezone.localtime(obj.last_verified_at), "j M Y, H:i"),
-            f"{timesince(obj.last_verified_at, depth=1)} ago",
-        )
+        return time_ago(obj.last_verified_at)
 
     @admin.display(description="verified by")
     def verified_by(self, obj):

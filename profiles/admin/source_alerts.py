@@ -19,15 +19,13 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
-from django.utils.html import format_html
 from django.utils.text import Truncator
-from django.utils.timesince import timesince
 
 from audit.admin import ReadOnlyAdmin
 
 from ..models import EvidenceItem, SourceAlertItem, SourceState
 from ..sources import alerts, state
-from .queue import QueueChangeList
+from .queue import QueueChangeList, time_ago
 from .scope import scope_of
 
 
@@ -137,12 +135,7 @@ class SourceAlertAdmin(ReadOnlyAdmin):
     def alert_since(self, obj):
         if obj.source_state_at is None:
             return "—"
-        return format_html(
-            '<time datetime="{}" title="{}">{}</time>',
-            obj.source_state_at.isoformat(),
-            formats.date_format(timezone.localtime(obj.source_state_at), "j M Y, H:i"),
-            f"{timesince(obj.source_state_at, depth=1)} ago",
-        )
+        return time_ago(obj.source_state_at)
 
     @admin.display(description="verified")
     def alert_verified(self, obj):
