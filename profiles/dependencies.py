@@ -23,8 +23,9 @@ retired, and one rendered after shows it):
 - an evidence item → its profile, and the ends of relationships that cite it.
 
 A fan-out larger than `MAX_PROFILE_TAGS` (a hub's two-hop neighbourhood) moves `site` instead:
-bounded work per edit, still correct. Every change also moves the global content version that the
-API's ETags read (`profiles.cache`), which knows nothing of tags.
+bounded work per edit, still correct — a query is never cut short to fit (`_bounded`). Every change
+also moves the global content version that the API's ETags read (`profiles.cache`), which knows
+nothing of tags.
 """
 
 from __future__ import annotations
@@ -61,6 +62,19 @@ def page_tags(slug: str | None = None) -> tuple[str, ...]:
     return (SITE, profile_tag(slug)) if slug else (SITE, LISTS)
 
 
+class _TooWide(Exception):
+    """A fan-out past MAX_PROFILE_TAGS: the change retires everything instead."""
+
+
+def _bounded(rows, limit: int) -> list:
+    """At most `limit` rows of a query, or _TooWide when there are more: a list cut short would leave
+    pages that show the change unretired."""
+    found = list(rows[: limit + 1])
+    if len(found) > limit:
+        raise _TooWide
+    return found
+
+
 def _slugs(ids) -> set[str]:
     ids = {pk for pk in ids if pk}
     if not ids:
@@ -87,7 +101,7 @@ def neighbours(ids: set[int], hops: int = 1) -> set[int]:
         ends = Relationship.objects.filter(Q(source_id__in=frontier) | Q(target_id__in=frontier)).values_list(
             "source_id", "target_id"
         )
-        reached = {pk for pair in ends[: MAX_PROFILE_TAGS * 2] for pk in pair}
+        reached = {pk for pair in _bounded(ends, MAX_PROFILE_TAGS * 2) for pk in pair}
         frontier = reached - found
         found |= reached
     return found
@@ -96,13 +110,26 @@ def neighbours(ids: set[int], hops: int = 1) -> set[int]:
 def _profiles_showing(ids: set[int], hops: int) -> set[int]:
     shown = neighbours(ids, hops)
     linking = RelatedLink.objects.filter(target_id__in=ids).values_list("institution_id", flat=True)
-    return shown | set(linking[: MAX_PROFILE_TAGS + 1])
+    return shown | set(_bounded(linking, MAX_PROFILE_TAGS))
 
 
 def tags_for(instance, *, created: bool = False, update_fields=None, deleted: bool = False) -> set[str] | None:
     """The tags a saved or deleted row retires; None for a model this module does not know, or a
     change it cannot place (the caller then retires everything: so does a deleted profile, whose
     links from other profiles are cut by the database without a signal)."""
+    try:
+        slugs = _profiles_to_retire(instance, created=created, update_fields=update_fields, deleted=deleted)
+    except _TooWide:
+        return {SITE}
+    if slugs is None:
+        return None
+    if len(slugs) > MAX_PROFILE_TAGS:
+        return {SITE}
+    return {LISTS, *map(profile_tag, slugs)}
+
+
+def _profiles_to_retire(instance, *, created, update_fields, deleted) -> set[str] | None:
+    """The slugs of the profiles whose pages show the row (see `tags_for`)."""
     model = type(instance)._meta.concrete_model
     if model is Institution and deleted:
         return None
@@ -121,11 +148,9 @@ def tags_for(instance, *, created: bool = False, update_fields=None, deleted: bo
         slugs = _slug_of(instance)
         if not created:
             ends = Relationship.objects.filter(evidence_id=instance.pk).values_list("source_id", "target_id")
-            slugs |= _slugs({pk for pair in ends[:MAX_PROFILE_TAGS] for pk in pair})
+            slugs |= _slugs({pk for pair in _bounded(ends, MAX_PROFILE_TAGS) for pk in pair})
     elif model in PROFILE_SECTIONS:
         slugs = _slug_of(instance)
     else:
         return None
-    if len(slugs) > MAX_PROFILE_TAGS:
-        return {SITE}
-    return {LISTS, *map(profile_tag, slugs)}
+    return slugs

@@ -160,6 +160,20 @@ def test_a_hub_whose_fan_out_is_too_wide_retires_everything(client, monkeypatch)
     assert state(client, page(far)) == "miss"
 
 
+def test_a_fan_out_cut_short_by_repeated_ties_still_retires_every_page_showing_the_change(client, monkeypatch):
+    """Many relationships to one profile make a long list of few profiles: the list is never truncated
+    to fit the bound (which could drop a neighbour), it retires everything instead."""
+    monkeypatch.setattr(dependencies, "MAX_PROFILE_TAGS", 3)
+    hub, twin, last = InstitutionFactory(), InstitutionFactory(), InstitutionFactory()
+    for kind, _label in RelationshipFactory._meta.model.Kind.choices:
+        RelationshipFactory(source=hub, target=twin, kind=kind)
+    RelationshipFactory(source=last, target=hub)
+    warm(client, page(last))
+    hub.name = "Hub Renamed Again"
+    hub.save()
+    assert state(client, page(last)) == "miss"
+
+
 def test_deleting_a_profile_retires_everything(client):
     a, b = InstitutionFactory(), InstitutionFactory()
     warm(client, page(b))
