@@ -49,7 +49,7 @@ ADMIN = [
     "/admin/profiles/institution/?status__exact=published&type__exact=registry",
     "/admin/profiles/evidenceitem/",
     "/admin/profiles/evidenceitem/?review_state__exact=submitted",
-    "/admin/profiles/evidenceitem/queue/",
+    "/admin/profiles/evidencequeueitem/",  # the moderation queue
 ]
 
 
@@ -85,6 +85,42 @@ def timed(client, url, repeat, cold):
     }
 
 
+def cold_sample(title, client, urls, target_ms):
+    """Every URL rendered once right after the cache was cleared: p50/p95/max over the sample."""
+    from django.core.cache import cache
+
+    times, queries = [], []
+    for url in urls:
+        cache.clear()
+        elapsed, count = get(client, url)
+        times.append(elapsed)
+        queries.append(count)
+    print(f"\n{title}: {len(urls)} addresses, each rendered cold (cache cleared)")
+    print(f"p50 {common.percentile(times, 50):.1f} ms, p95 {common.percentile(times, 95):.1f} ms, "
+          f"max {max(times):.1f} ms (target p95 < {target_ms} ms); queries max {max(queries)}")
+    return common.percentile(times, 95)
+
+
+def profile_sample(count: int, seed: int = 17) -> list[str]:
+    """`count` published profiles at random, plus the three with the most relationships (the hubs
+    whose pages and maps are the heaviest)."""
+    import random
+
+    from django.db.models import Count
+
+    from profiles.models import Institution, Relationship
+
+    published = Institution.objects.published()
+    top = published.order_by("-id").values_list("id", flat=True).first() or 0
+    rng = random.Random(seed)
+    candidates = [rng.randint(1, top) for _ in range(count * 2)]
+    picks = list(published.filter(pk__in=candidates).values_list("slug", flat=True)[:count])
+    by_links = Relationship.objects.values("target").annotate(n=Count("*")).order_by("-n")
+    hub_ids = list(by_links.values_list("target", flat=True)[:3])
+    hubs = Institution.objects.filter(pk__in=hub_ids).values_list("slug", flat=True)
+    return sorted(picks) + list(hubs)
+
+
 def report(title, client, urls, repeat, cold, target_ms):
     print(f"\n{title}")
     print(f"{'url':<60}{'cold ms':>9}{'p50 ms':>9}{'p95 ms':>9}{'queries cold/rep':>18}")
@@ -101,6 +137,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--cold", type=int, default=3, help="cold renders per page (median reported)")
+    parser.add_argument("--profiles", type=int, default=40, help="random profiles whose page and map render cold")
     args = parser.parse_args()
     os.environ.update(common.bench_env(DJANGO_ALLOWED_HOSTS="testserver,127.0.0.1"))
     common.django_setup()
@@ -116,6 +153,11 @@ def main():
     reader.cookies["sessionid"] = "bench-no-shared-cache"  # measure renders, not the page cache
     get(reader, "/profiles/?q=warm+up&type=regulator")  # connection, templates: process start-up, not a page
     searches = [f"/profiles/?q={quote_plus(q)}" for q in SEARCHES]
+    if args.profiles:
+        slugs = profile_sample(args.profiles)
+        cold_sample("Profile pages", reader, [f"/profiles/{slug}/" for slug in slugs], 50)
+        cold_sample("Profile maps", reader, [f"/profiles/{slug}/map/" for slug in slugs], 50)
+    cold_sample("Searches", reader, searches, 50)
     report("Directory (renders, not the anonymous page cache)", reader, DIRECTORY, args.repeat, args.cold, 50)
     report("Search (renders, not the anonymous page cache)", reader, searches, args.repeat, args.cold, 50)
     admin_user, _ = get_user_model().objects.get_or_create(

@@ -3,7 +3,7 @@ from django.apps import AppConfig
 #: Models whose rows never appear on public pages, so saving them leaves cached pages alone.
 NOT_ON_PUBLIC_PAGES = {
     "follow", "watchsettings", "digestdelivery", "reviewrecord", "sourcecheck", "trackedsource", "sourcehost",
-    "change",
+    "change", "listingtally",
 }
 
 
@@ -17,7 +17,7 @@ class ProfilesConfig(AppConfig):
         the cached renders that show it (profiles.cache, profiles.dependencies), a saved profile is
         re-indexed for search (profiles.search). Models' save() methods derive their own fields only.
         History rows are not receivers' business: the save they record already retired what it shows."""
-        from django.db.models.signals import m2m_changed, post_delete, post_save, pre_migrate
+        from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_migrate, pre_save
 
         from membership.models import Tier
 
@@ -53,6 +53,15 @@ class ProfilesConfig(AppConfig):
         from .search import institution_saved
 
         post_save.connect(institution_saved, sender=Institution, dispatch_uid="btw-search-index-save")
+        # The directory's counts (profiles.tallies) move with every profile that changes facets or state.
+        from . import tallies
+
+        pre_save.connect(tallies.before_save, sender=Institution, dispatch_uid="btw-tallies-before-save")
+        post_save.connect(tallies.after_save, sender=Institution, dispatch_uid="btw-tallies-save")
+        post_delete.connect(tallies.after_delete, sender=Institution, dispatch_uid="btw-tallies-delete")
+        m2m_changed.connect(tallies.sectors_changed, sender=Institution.sectors.through, dispatch_uid="btw-tallies-m2m")
+        post_migrate.connect(tallies.build_if_missing, sender=self, dispatch_uid="btw-tallies-built")
+
         # A save that changes nothing records no history row; an editor's reason is kept with it.
         from . import history
 

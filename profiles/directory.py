@@ -7,6 +7,7 @@ and how the filter form reads (each option with its count of results).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -62,7 +63,9 @@ def directory_results(ordered, filters: dict[str, str]) -> search.Results:
         start, stop = span
         return list(search.with_snippets(_card_rows(ordered, None), q or "")[start:stop])
 
-    return search.Results(ordered.values_list("pk", flat=True), rows, filters, ranked=ranked)
+    # Without a text query the count is the tallies' (`profiles.tallies`), not a count of the profiles.
+    count = None if q else functools.partial(facets.listing_count, filters)
+    return search.Results(ordered.values_list("pk", flat=True), rows, filters, ranked=ranked, count=count)
 
 
 def _card_rows(queryset, ids):

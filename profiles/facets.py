@@ -3,7 +3,8 @@
 Filters come from the URL (`type`, `region`, `criticality`, `horizon`, `sector`); unknown or
 malformed values are ignored rather than failing. Each facet's counts apply every *other*
 active filter and the text query, so a reader sees how many results each choice would give.
-All enumerated facets are counted in one aggregate query, sectors in a second.
+All enumerated facets are counted in one aggregate query, sectors in a second. Without a text
+query the counts are sums over `ListingTally` rows (`profiles.tallies`), not counts of profiles.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
-from .models import Institution
+from .models import Institution, ListingTally
 from .search import cached_listing
 
 
@@ -91,16 +93,94 @@ def facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Opti
 
 
 def _facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Option]]:
-    base = base.order_by()
-    enum_filters = {k: v for k, v in filters.items() if k != SECTOR_FACET.param}
-    # The sector filter narrows every enumerated facet alike: a WHERE clause, not one subquery per count.
-    enum_base = base.filter(in_sector(filters[SECTOR_FACET.param])) if SECTOR_FACET.param in filters else base
+    """Without a text query `base` is every published profile, and the counts are sums over the
+    tallies (`profiles.tallies`: listed profiles) less the scheduled profiles counted directly;
+    with one, the matches are counted."""
+    if filters.get("q"):
+        return _counts(_Profiles(base), filters)
+    listed = _counts(_Tallies(), filters)
+    scheduled = _scheduled()
+    if scheduled is None:
+        return listed
+    scheduled = _counts(_Profiles(scheduled), filters)
+    return {param: _less(options, scheduled.get(param, [])) for param, options in listed.items()}
+
+
+def listing_count(filters: dict[str, str]) -> int:
+    """How many published profiles the directory lists for these filters (no text query): the
+    tallies' sum less the scheduled profiles."""
+    scheduled = _scheduled()
+    return _Tallies().total(filters) - (_Profiles(scheduled).total(filters) if scheduled is not None else 0)
+
+
+def _scheduled() -> QuerySet | None:
+    """The scheduled profiles, or None when there are none (one look through an index)."""
+    scheduled = Institution.objects.scheduled()
+    return scheduled if scheduled.exists() else None
+
+
+def _less(options: list[Option], minus: list[Option]) -> list[Option]:
+    taken = {o.value: o.count for o in minus}
+    return [Option(o.value, o.label, o.count - taken.get(o.value, 0), o.selected) for o in options]
+
+
+class _Profiles:
+    """Counting profiles themselves (a queryset of them)."""
+
+    def __init__(self, base: QuerySet):
+        self.base = base.order_by()
+
+    def rows(self, sector: str | None) -> QuerySet:
+        return self.base.filter(in_sector(sector)) if sector else self.base
+
+    @staticmethod
+    def measure(condition: Q):
+        return Count("pk", filter=condition)
+
+    def sector_hits(self, enum_filters: dict[str, str]) -> QuerySet:
+        # Each profile is in a sector at most once (unique through rows): count through rows per sector.
+        members = self.base.filter(_condition(enum_filters)).values("pk")
+        return Institution.sectors.through.objects.filter(institution__in=members).values_list(
+            "sector__slug", "sector__name"
+        ).annotate(hits=Count("*"))
+
+    def total(self, filters: dict[str, str]) -> int:
+        return apply_filters(self.base, filters).count()
+
+
+class _Tallies:
+    """Summing tallies: rows with no sector count each listed profile once, a sector's rows its members."""
+
+    @staticmethod
+    def rows(sector: str | None) -> QuerySet:
+        return ListingTally.objects.filter(sector__slug=sector) if sector else ListingTally.objects.filter(sector=None)
+
+    @staticmethod
+    def measure(condition: Q):
+        return Coalesce(Sum("profiles", filter=condition), 0)
+
+    @staticmethod
+    def sector_hits(enum_filters: dict[str, str]) -> QuerySet:
+        rows = ListingTally.objects.exclude(sector=None).filter(_condition(enum_filters))
+        return rows.values_list("sector__slug", "sector__name").annotate(hits=Sum("profiles"))
+
+    def total(self, filters: dict[str, str]) -> int:
+        enum_filters = {k: v for k, v in filters.items() if k != SECTOR_FACET.param}
+        rows = self.rows(filters.get(SECTOR_FACET.param)).filter(_condition(enum_filters))
+        return rows.aggregate(n=self.measure(Q()))["n"]
+
+
+def _counts(source, filters: dict[str, str]) -> dict[str, list[Option]]:
+    """Every facet's options with counts, from profiles or tallies alike: the enumerated facets in
+    one aggregate (the sector filter narrows them all: a WHERE clause, not one subquery per count),
+    the sectors in a second query."""
+    enum_filters = {k: v for k, v in filters.items() if k in {f.param for f in ENUM_FACETS}}
     aggregates = {}
     for facet in ENUM_FACETS:
         others = _condition(enum_filters, skip=facet.param)
         for value, _label in facet.choices:
-            aggregates[f"{facet.param}__{value}"] = Count("pk", filter=others & Q(**{facet.field: value}))
-    counts = enum_base.aggregate(**aggregates)
+            aggregates[f"{facet.param}__{value}"] = source.measure(others & Q(**{facet.field: value}))
+    counts = source.rows(filters.get(SECTOR_FACET.param)).aggregate(**aggregates)
     out = {
         facet.param: [
             Option(value, label, counts[f"{facet.param}__{value}"], filters.get(facet.param) == value)
@@ -108,14 +188,7 @@ def _facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Opt
         ]
         for facet in ENUM_FACETS
     }
-    # Each profile is in a sector at most once (unique through rows): count through rows per sector.
-    sector_base = base.filter(_condition(enum_filters))
-    sector_rows = (
-        Institution.sectors.through.objects.filter(institution__in=sector_base.values("pk"))
-        .values_list("sector__slug", "sector__name")
-        .annotate(hits=Count("*"))
-        .order_by("sector__name")
-    )
+    sector_rows = source.sector_hits(enum_filters).order_by("sector__name")
     out[SECTOR_FACET.param] = [
         Option(slug, name, hits, filters.get(SECTOR_FACET.param) == slug) for slug, name, hits in sector_rows
     ]

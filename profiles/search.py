@@ -289,13 +289,15 @@ class Results:
     ranks every match once and yields the count and the first RESULTS_CAP ids, cached
     (`cached_listing`), so a page within them loads 20 rows by id and never ranks again; later
     pages rank with OFFSET. Without a text query the order comes from an index and a page costs
-    little: only the count is cached, each page is a LIMIT/OFFSET query.
+    little: only the count is cached (`count`, when given, says how to get it: the directory sums
+    its tallies), each page is a LIMIT/OFFSET query.
     """
 
     ordered = True  # for the Paginator's check: the order is always total
 
-    def __init__(self, ids: QuerySet, rows, filters: dict[str, str], *, ranked: bool):
+    def __init__(self, ids: QuerySet, rows, filters: dict[str, str], *, ranked: bool, count=None):
         self.ids, self.rows, self.filters, self.ranked = ids, rows, filters, ranked
+        self._count = count or ids.count  # how an unranked listing is counted
 
     @cached_property
     def window(self) -> ResultWindow:
@@ -306,7 +308,7 @@ class Results:
 
     def _compute(self) -> tuple[int, tuple[int, ...] | None]:
         if not self.ranked:
-            return self.ids.count(), None
+            return self._count(), None
         # The count rides along as a window over the whole (narrow) ranked set: no second scan.
         total = Window(Count("pk"), order_by=self.ids.query.order_by, frame=RowRange(None, None))
         rows = list(self.ids.annotate(_total=total).values_list("pk", "_total")[:RESULTS_CAP])

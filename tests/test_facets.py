@@ -57,12 +57,23 @@ def test_facet_counts_are_cached_until_content_changes(django_assert_num_queries
     assert counts_for("")["type"]["company"] == 2
 
 
-def test_facets_cost_two_queries(settings, django_assert_num_queries):
-    # The computation itself: a cache miss adds one look-up of the next scheduled publication,
-    # once per content version (tests/test_search_cache.py).
+def test_facets_cost_three_queries_however_many_profiles(settings, django_assert_num_queries):
+    # The computation itself: the tallies' two sums and a look for scheduled profiles (a cache miss
+    # adds one look-up of the next scheduled publication, once per content version:
+    # tests/test_search_cache.py).
     settings.BTW_FACET_COUNTS_TIMEOUT = 0
     SectorFactory(name="Cloud", slug="cloud")
     for _ in range(5):
         InstitutionFactory()
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         counts_for("type=company&sector=cloud")
+
+
+def test_facets_of_a_text_query_cost_two_queries(settings, django_assert_num_queries):
+    settings.BTW_FACET_COUNTS_TIMEOUT = 0
+    SectorFactory(name="Cloud", slug="cloud")
+    for _ in range(5):
+        InstitutionFactory()
+    filters = {**facets.parse_filters(QueryDict("type=company&sector=cloud")), "q": "network"}
+    with django_assert_num_queries(2):
+        facets.facet_counts(Institution.objects.published(), filters)

@@ -20,12 +20,14 @@ Import from `profiles.models`; the modules of this package are where each model 
 - `identifiers`: `Identifier`, a profile's ids in other datasets (PeeringDB, ASN, Wikidata, LEI, website).
 - `changes`: `Change`, the change log the data layer's change stream reads (what was written, never its text).
 - `corrections`: `Correction`, an analyst's public note that an edit fixed an error readers saw.
+- `tallies`: `ListingTally`, how many listed profiles share each combination of the directory's facets
+  (derived data, kept by `profiles.tallies`).
 - `sources`: `SourceCheck`, what an approved evidence item's source said when fetched (its capture on
   approval, later re-checks); `TrackedSource` and `SourceHost`, the re-checks' and the archive's
   bookkeeping; `SourceAlertItem`, the proxy of the sources-to-re-verify queue. Staff-only.
 
 Each module imports only those above it in this list (`watchlists` and `identifiers` only `institution`;
-`changes` none; `corrections` only `institution`; `sources` only `reviewed`). The `Historical…` models
+`changes` none; `corrections` and `tallies` only `institution`; `sources` only `reviewed`). The `Historical…` models
 are made by simple-history in the module of the model they record.
 """
 
@@ -77,6 +79,7 @@ from .watchlists import DigestDelivery, Follow, FollowQuerySet, WatchSettings
 from .identifiers import HistoricalIdentifier, Identifier
 from .changes import Change
 from .corrections import Correction
+from .tallies import ListingTally
 from .sources import (
     ArchiveState,
     CheckKind,
@@ -147,6 +150,8 @@ __all__ = [
     "Change",
     # corrections
     "Correction",
+    # tallies
+    "ListingTally",
     # sources
     "CheckKind",
     "CheckOutcome",
