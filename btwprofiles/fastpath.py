@@ -3,7 +3,7 @@
 A cached anonymous page (`profiles.cache.cache_anonymous_page`) is the same bytes for every reader who
 cannot change it, yet the full path builds a request object, resolves the URL and runs every middleware
 before the page cache even looks. `FastPath(app)` wraps the WSGI application and answers such a
-request itself, with one cache round trip and exactly the headers the full path would send:
+request itself, with at most one cache round trip and exactly the headers the full path would send:
 
 - **Learn.** When the full path answers an address with a stored page (its response carries
   `page_entry`), the address (SCRIPT_NAME, PATH_INFO, QUERY_STRING) is remembered in a bounded
@@ -26,6 +26,11 @@ request itself, with one cache round trip and exactly the headers the full path 
   request still equal them: the same test the shared entry passes, without moving 40 KB through the
   cache client (base64 and a database row with the database cache) on every hit. A change moves the
   counters in the shared cache, so every process drops its copy on its next request.
+- **No round trip while nothing moved.** With the version feed on (`profiles.version_feed`), each learned
+  address remembers the versions, schedule mark and feed generation of its last successful read. While
+  the feed vouches for them (no counter move announced since, its listener healthy, the read younger
+  than BTW_VERSION_FEED_TRUST) and the mark's publication time has not come, a held page copy with its
+  learned headers is answered with no cache call at all. Anything else reads as above.
 
 The rules a request must pass mirror what the full path checks before the page cache would answer
 (SecurityMiddleware's HTTPS redirect, CommonMiddleware's host validation and user-agent and `www`
@@ -39,6 +44,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from urllib.parse import parse_qsl
 
@@ -53,6 +59,7 @@ from django.utils.cache import _if_none_match_passes
 from django.utils.http import parse_etags
 
 from profiles import cache as page_cache
+from profiles import version_feed
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +80,14 @@ class _Address:
     """A learned address: its page's cache entry and the keys one answer reads (the versions; the page
     and its headers too unless the process holds them for the current versions)."""
 
-    __slots__ = ("entry", "tag_keys", "keys")
+    __slots__ = ("entry", "tag_keys", "keys", "read")
 
     def __init__(self, entry: page_cache.PageEntry):
         self.entry = entry
         self.tag_keys = tuple(page_cache.tag_key(tag) for tag in entry.tags)
         self.keys = (page_cache.VERSION_KEY, page_cache.SCHEDULE_KEY, *self.tag_keys)
+        #: The last successful read: (version, publication time or 0, version_feed.mark() before it).
+        self.read = None
 
 
 class _Page:
@@ -113,6 +122,27 @@ class _Pending:
 
     def __init__(self, address, version, key, status, etag):
         self.address, self.version, self.key, self.status, self.etag = address, version, key, status, etag
+
+
+def _still_current(read, version) -> bool:
+    """Whether the versions last read at an address are `version` and still vouched for by the version
+    feed, with no scheduled publication due since (`current_versions`' test, without the round trip)."""
+    if read is None or read[0] != version or not version_feed.trusted(*read[2]):
+        return False
+    return not read[1] or time.time() < read[1]
+
+
+def _send(learned, status: int, representation, environ, start_response) -> list:
+    status_line, headers = learned
+    encoding, data, etag = representation
+    if status == 304:
+        start_response(status_line, [*headers, ("ETag", etag)])
+        return []
+    headers = [*headers, ("ETag", etag), ("X-Page-Cache", "hit"), ("Content-Length", str(len(data)))]
+    if encoding is not None:
+        headers.append(("Content-Encoding", encoding))
+    start_response(status_line, headers)
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [data]
 
 
 def headers_key(page_key: str, scheme: str, status: int) -> str:
@@ -162,9 +192,10 @@ class FastPath:
 
     def _answer(self, address: _Address, scheme: str, environ, start_response):
         """The response body (a list) when everything validates, a `_Pending` when only the learned
-        headers are missing, None otherwise. One `get_many`: the versions, and the page and the header
-        list it needs unless this process holds them already (a page copy is checked against the
-        versions read now, exactly as the shared entry would be)."""
+        headers are missing, None otherwise. No cache call when the version feed vouches for the versions
+        last read and the process holds the page and its headers; else one `get_many`: the versions, and
+        the page and the header list it needs unless this process holds them already (a page copy is
+        checked against the versions read now, exactly as the shared entry would be)."""
         page_key = address.entry.key
         accepted = environ.get("HTTP_ACCEPT_ENCODING", "")
         if_none_match = environ.get("HTTP_IF_NONE_MATCH") if environ["REQUEST_METHOD"] == "GET" else None
@@ -180,15 +211,21 @@ class FastPath:
             if representation is None:
                 return None
             status = 304 if if_none_match is not None and _not_modified(representation[2], if_none_match) else 200
-            if (scheme, status) not in page.headers:
+            learned = page.headers.get((scheme, status))
+            if learned is None:
                 keys.append(headers_key(page_key, scheme, status))
+            elif _still_current(address.read, page.version):
+                return _send(learned, status, representation, environ, start_response)
+        since = version_feed.mark()  # before the read: a move announced during it retires what it reads
         try:
             found = caches["default"].get_many(keys)
         except Exception:  # noqa: BLE001 - the full path meets the same fault and reports it properly
             return None
         version = page_cache.current_versions(found, address.tag_keys)
         if version is None:
+            address.read = None
             return None
+        address.read = (version, found[page_cache.SCHEDULE_KEY][1], since)
         if page is None:
             stored = found.get(page_key)
             if stored is None or stored[0] != version or stored[1][0] != 200:
@@ -201,23 +238,14 @@ class FastPath:
         elif page.version != version:
             self._forget(page_key)  # retired: the full path renders or finds the current page
             return None
-        encoding, data, etag = representation
         learned = page.headers.get((scheme, status))
         if learned is None:
             key = headers_key(page_key, scheme, status)
             entry = found.get(key)
             if entry is None or entry[0] != version:
-                return _Pending(address, version, key, status, etag)
+                return _Pending(address, version, key, status, representation[2])
             learned = page.headers[(scheme, status)] = entry[1]
-        status_line, headers = learned
-        if status == 304:
-            start_response(status_line, [*headers, ("ETag", etag)])
-            return []
-        headers = [*headers, ("ETag", etag), ("X-Page-Cache", "hit"), ("Content-Length", str(len(data)))]
-        if encoding is not None:
-            headers.append(("Content-Encoding", encoding))
-        start_response(status_line, headers)
-        return [] if environ["REQUEST_METHOD"] == "HEAD" else [data]
+        return _send(learned, status, representation, environ, start_response)
 
     def _keep(self, page_key: str, page: _Page) -> _Page:
         with self._pages_lock:

@@ -287,6 +287,9 @@ BTW_FRAGMENT_CACHE_TIMEOUT = env.int("BTW_FRAGMENT_CACHE_TIMEOUT", default=60 * 
 # Directory: facet counts, and the count and ranked order of a search's first pages.
 BTW_FACET_COUNTS_TIMEOUT = env.int("BTW_FACET_COUNTS_TIMEOUT", default=60 * 60)
 BTW_SEARCH_RESULTS_TIMEOUT = env.int("BTW_SEARCH_RESULTS_TIMEOUT", default=60 * 60)
+# Version feed (profiles/version_feed.py): the fast path reuses versions until a move is announced or TRUST s pass.
+BTW_VERSION_FEED = env.bool("BTW_VERSION_FEED", default=True)
+BTW_VERSION_FEED_TRUST = env.float("BTW_VERSION_FEED_TRUST", default=1.0)
 
 # Reverting from history would skip optimistic locking and evidence review: edits go through the form.
 SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -41,7 +41,7 @@ from django.http import HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.text import compress_string
 
-from . import dependencies, purge
+from . import dependencies, purge, version_feed
 from .dependencies import SITE
 from .models import Institution
 
@@ -101,6 +101,7 @@ def _incr(*keys: str) -> None:
     current. A fresh value was never read by anyone, whichever write lands last; a missing or
     evicted counter is simply set."""
     cache.set_many({key: secrets.randbits(62) for key in keys}, timeout=None)
+    version_feed.announce(keys)  # processes that trust the versions they read stop at once
 
 
 class _PendingBump:

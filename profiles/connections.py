@@ -40,6 +40,9 @@ class Connection:
 
 
 MAP_TABLE_CAP = 300
+#: What a row of the table shows of a tie and of its ends (the publication rule reads status and time).
+TABLE_TIE_FIELDS = ("id", "kind", "description", "since", "source", "target", "review_state")
+TABLE_END_FIELDS = ("id", "name", "slug", "status", "published_at")
 
 
 def connections_for(reader: Reader, institution: Institution, *, cap: int = MAP_TABLE_CAP) -> list[Connection]:
@@ -48,6 +51,9 @@ def connections_for(reader: Reader, institution: Institution, *, cap: int = MAP_
         Relationship.objects.public_for(reader)
         .filter(Q(source=institution) | Q(target=institution))
         .select_related("source", "target")
+        # A hub's table is hundreds of rows: load what a row shows, not two whole profiles each
+        # (a 1,277-tie hub's map: 82 → see bench/read_bench.py).
+        .only(*TABLE_TIE_FIELDS, *(f"{end}__{name}" for end in ("source", "target") for name in TABLE_END_FIELDS))
         .order_by("kind", "pk")[:cap]
     )
     out = []
