@@ -161,11 +161,16 @@ def run(mode: str, args, paths_file: str, ids: list[int]) -> dict:
             started = time.monotonic()
             distinct = warm(server, paths_file)
             print(f"  {mode}: {distinct:,} distinct addresses warmed in {time.monotonic() - started:.0f} s")
+            rss_warm = server.worker_rss_mb()
             editor = Editor(ids, args.edits)
             editor.start()
             result = wrk(server.url("/"), args.seconds, str(script))
             editor.stop.set()
             editor.join()
+            rss_end = server.worker_rss_mb()
+            # Many distinct pages and misses: if any per-process store grew with them, it shows here.
+            print(f"  {mode}: worker RSS MB after warming {[round(x) for x in rss_warm]}, "
+                  f"after the measured run {[round(x) for x in rss_end]}")
     finally:
         dependencies.tags_for = original
         script.unlink()

@@ -126,6 +126,32 @@ def profile_sample(count: int, seed: int = 17) -> tuple[list[str], list[str]]:
     return sorted(picks), list(hubs)
 
 
+def counts_comparison(rounds: int = 3) -> None:
+    """The directory's counts (total and every facet) for each filter set, from the tallies and by
+    counting the profiles, interleaved: what profiles/tallies.py buys, measured side by side."""
+    from django.http import QueryDict
+
+    from profiles import facets
+    from profiles.models import Institution
+
+    print("\nDirectory counts: tallies vs counting the profiles (ms, median of interleaved rounds)")
+    for url in DIRECTORY:
+        filters = facets.parse_filters(QueryDict(url.partition("?")[2]))
+        tallied, counted = [], []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            facets._facet_counts(Institution.objects.published(), filters)
+            facets.listing_count(filters)
+            tallied.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            published = Institution.objects.published()
+            facets._counts(facets._Profiles(published), filters)
+            facets.apply_filters(published, filters).count()
+            counted.append((time.perf_counter() - start) * 1000)
+        median_tallied, median_counted = common.percentile(tallied, 50), common.percentile(counted, 50)
+        print(f"{url[:59]:<60} tallies {median_tallied:7.1f}   counting {median_counted:7.1f}")
+
+
 def report(title, client, urls, repeat, cold, target_ms):
     print(f"\n{title}")
     print(f"{'url':<60}{'cold ms':>9}{'p50 ms':>9}{'p95 ms':>9}{'queries cold/rep':>18}")
@@ -164,6 +190,7 @@ def main():
             cold_sample(title, reader, [pattern.format(s) for s in slugs], 50, [pattern.format(s) for s in hubs])
     cold_sample("Searches", reader, searches, 50)
     report("Directory (renders, not the anonymous page cache)", reader, DIRECTORY, args.repeat, args.cold, 50)
+    counts_comparison()
     report("Search (renders, not the anonymous page cache)", reader, searches, args.repeat, args.cold, 50)
     admin_user, _ = get_user_model().objects.get_or_create(
         username="bench-admin", defaults={"email": "bench-admin@example.org", "is_staff": True, "is_superuser": True}
