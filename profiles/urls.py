@@ -11,7 +11,11 @@ DIRECTORY_PARAMS = (*directory.FILTER_PARAMS, "q", views.DirectoryView.page_kwar
 urlpatterns = [
     path("", cache_anonymous_page(views.DirectoryView.as_view(), params=DIRECTORY_PARAMS), name="directory"),
     path("<slug:slug>/", cache_anonymous_page(views.InstitutionDetailView.as_view(), tags=by_profile), name="detail"),
-    path("<slug:slug>/map/", cache_anonymous_page(views.InstitutionMapView.as_view(), tags=by_profile), name="map"),
+    path(
+        "<slug:slug>/map/",
+        cache_anonymous_page(views.InstitutionMapView.as_view(), params=("page",), tags=by_profile),
+        name="map",
+    ),
     path(
         "<slug:slug>/changes/",
         cache_anonymous_page(changelog_views.changes_page, params=("page",), tags=by_profile),

@@ -22,7 +22,7 @@ from membership.gating import reader_for_request
 from membership.models import Tier
 
 from . import as_of, directory, facets, graph, profile_page, profile_parts, search, structured_data
-from .connections import MAP_TABLE_CAP, connections_for
+from .connections import connections_for, page_number
 from .follow_control import follow_control
 from .map_drawing import map_drawing
 from .models import Institution, Sector
@@ -202,8 +202,9 @@ class InstitutionAsOfView(ProfileQuerysetMixin, DetailView):
 
 class InstitutionMapView(ProfileQuerysetMixin, DetailView):
     """The relationship map of one institution: approved ties up to two hops, drawn as an inline SVG
-    (server-side, no script) and listed as a table. Every direct tie is listed too when the drawing
-    had to leave some out, and while staff preview a profile that is not public yet."""
+    (server-side, no script) and listed as a table. Every direct tie is listed too, a page at a time
+    (`?page=`), when the drawing had to leave some out, and while staff preview a profile that is not
+    public yet."""
 
     template_name = "profiles/institution_map.html"
     context_object_name = "institution"
@@ -215,13 +216,14 @@ class InstitutionMapView(ProfileQuerysetMixin, DetailView):
         context["map"] = drawing
         context["preview"] = profile_page.staff_preview(institution, self.reader)
         context["is_public"] = institution.is_published()
-        context["canonical_url"] = siteurl.absolute(reverse("profiles:map", args=[institution.slug]))
+        address = reverse("profiles:map", args=[institution.slug])
+        number = 1
         if drawing.graph.more.get(1) or not context["is_public"]:
-            connections = connections_for(self.reader, institution)
-            context["cap"] = MAP_TABLE_CAP
-            context["capped"] = len(connections) >= MAP_TABLE_CAP
-            context["outgoing"] = [c for c in connections if c.outgoing]
-            context["incoming"] = [c for c in connections if not c.outgoing]
+            ties = connections_for(self.reader, institution, number=page_number(self.request.GET.get("page")))
+            number = ties.page.number
+            context["ties"] = ties.page
+            context["outgoing"], context["incoming"] = ties.outgoing, ties.incoming
+        context["canonical_url"] = siteurl.absolute(address + (f"?page={number}" if number > 1 else ""))
         return context
 
 

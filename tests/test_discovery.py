@@ -459,6 +459,60 @@ def test_a_capped_map_says_how_many_more_and_lists_every_direct_tie(client):
         assert f"Spoke {k:02d}" in body
 
 
+def _direct_ties(body: str) -> list[str]:
+    """The counterparts named in the map's table of direct ties (not the drawing's labels)."""
+    table = body.split('id="direct-ties"', 1)[1]
+    return re.findall(r'<th scope="row"><a href="[^"]+">([^<]+)</a>', table)
+
+
+@pytest.fixture
+def paged_hub(monkeypatch):
+    """A hub with 16 ties (15 of its own, one pointing at it) and a table of 5 ties a page."""
+    from profiles import connections
+
+    monkeypatch.setattr(connections, "TIES_PER_PAGE", 5)
+    hub = InstitutionFactory(name="Paged Hub")
+    for k in range(graph.FANOUT_CAP + 3):
+        RelationshipFactory(source=hub, target=InstitutionFactory(name=f"Spoke {k:02d}"))
+    RelationshipFactory(source=InstitutionFactory(name="Inbound One"), target=hub)
+    return hub
+
+
+def test_a_hubs_direct_ties_are_listed_a_page_at_a_time_each_once(client, paged_hub):
+    url = reverse("profiles:map", args=[paged_hub.slug])
+    listed = []
+    for number in (1, 2, 3, 4):
+        body = text(client.get(url, {"page": number}))
+        listed += _direct_ties(body)
+        assert f"Page {number} of 4" in body
+    assert sorted(listed) == sorted([f"Spoke {k:02d}" for k in range(graph.FANOUT_CAP + 3)] + ["Inbound One"])
+    assert listed[-1] == "Inbound One"  # its own ties first, then those pointing at it
+    first, last = text(client.get(url)), text(client.get(url, {"page": 4}))
+    assert "Relationships 1–5 of 16." in first and 'href="?page=2" rel="next"' in first
+    assert "Relationships 16–16 of 16." in last and 'rel="next"' not in last
+    assert f'<link rel="canonical" href="{siteurl.absolute(url)}?page=4">' in last
+    assert f'<link rel="canonical" href="{siteurl.absolute(url)}">' in first
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "two", "1e3", "%00"])
+def test_a_malformed_ties_page_shows_the_first_page(client, paged_hub, page):
+    response = client.get(reverse("profiles:map", args=[paged_hub.slug]) + f"?page={page}")
+    assert response.status_code == 200 and "Relationships 1–5 of 16." in text(response)
+
+
+def test_a_ties_page_past_the_end_shows_the_last_page(client, paged_hub):
+    body = text(client.get(reverse("profiles:map", args=[paged_hub.slug]), {"page": 99}))
+    assert "Relationships 16–16 of 16." in body and _direct_ties(body) == ["Inbound One"]
+
+
+def test_each_ties_page_is_cached_under_its_own_address(client, paged_hub):
+    url = reverse("profiles:map", args=[paged_hub.slug])
+    assert client.get(url, {"page": 2})["X-Page-Cache"] == "miss"
+    hit = client.get(url, {"page": 2})
+    assert hit["X-Page-Cache"] == "hit" and "Relationships 6–10 of 16." in text(hit)
+    assert "Relationships 1–5 of 16." in text(client.get(url))
+
+
 def test_two_ties_between_the_same_pair_are_drawn_side_by_side(client):
     center, other = InstitutionFactory(name="Pair A"), InstitutionFactory(name="Pair B")
     RelationshipFactory(source=center, target=other, kind=Relationship.Kind.SUPPLIER)
