@@ -218,6 +218,8 @@ class EvidenceItem(Reviewed):
                 fields=["review_state", "submitted_at", "id"], include=["submitted_by"], name="evidence_queue_idx"
             ),
             models.Index(fields=["-source_date", "id"], name="evidence_source_date_idx"),  # default order
+            # The feeds' newest approvals (profiles.updates): at 4,000,000 items a scan took 400 ms.
+            models.Index(fields=["review_state", "-reviewed_at"], name="evidence_reviewed_idx"),
         ]
         constraints = [
             http_url_constraint("url", name="evidence_url_http"),
@@ -299,6 +301,7 @@ class Relationship(Reviewed):
             models.Index(
                 fields=["review_state", "submitted_at", "id"], include=["submitted_by"], name="relationship_queue_idx"
             ),
+            models.Index(fields=["review_state", "-reviewed_at"], name="relationship_reviewed_idx"),  # updates
         ]
         constraints = [
             models.CheckConstraint(

@@ -173,11 +173,15 @@ class Command(BaseCommand):
             for pk, row in zip(ids, profiles, strict=True):
                 slug = row[2]
                 for j in range(per):
+                    # Submitted some time ago; approved ones reviewed a day later (the feeds list those).
+                    submitted_at = now - datetime.timedelta(minutes=rng.randint(60, 60 * 24 * 900))
+                    pending = j % 10 == 9
                     yield (
                         pk, f"https://news.example.org/{slug}/{j}", rng.choice(PUBLISHERS),
                         _phrase(rng, 7).capitalize(), today - datetime.timedelta(days=rng.randint(1, 900)),
                         today, _phrase(rng, 16), rng.choice(evidence_kinds),
-                        member if j % 7 == 6 else None, submitted if j % 10 == 9 else approved,
+                        member if j % 7 == 6 else None, submitted if pending else approved,
+                        submitted_at, None if pending else submitted_at + datetime.timedelta(days=1),
                     )
 
         def watchpoints():
@@ -198,13 +202,13 @@ class Command(BaseCommand):
                     if earlier_ids:
                         targets.add(earlier_ids[int(len(earlier_ids) * rng.random() ** 2)])
                 for target in targets:
-                    yield pk, target, rng.choice(relationship_kinds), approved
+                    yield pk, target, rng.choice(relationship_kinds), approved, now, now
                 earlier_ids.append(pk)
 
         write_rows(EvidenceItem, EVIDENCE_COLUMNS, evidence())
         write_rows(Watchpoint, ("institution_id", "kind", "text", "order", "required_tier_id"), watchpoints())
         write_rows(TimelineEvent, ("institution_id", "date", "title"), timeline())
-        write_rows(Relationship, ("source_id", "target_id", "kind", "review_state"), relationships())
+        write_rows(Relationship, RELATIONSHIP_COLUMNS, relationships())
         # Rows written raw send no signals: one change-log row per new profile carries all of it.
         record_institutions(ids)
         refresh_search_index(ids)
@@ -215,7 +219,8 @@ INSTITUTION_COLUMNS = (
     "why_it_matters", "public_role", "operating_surface", "criticality", "time_horizon", "what_to_watch",
     "status", "published_at", "public_updated_at",
 )
+RELATIONSHIP_COLUMNS = ("source_id", "target_id", "kind", "review_state", "submitted_at", "reviewed_at")
 EVIDENCE_COLUMNS = (
     "institution_id", "url", "publisher", "title", "source_date", "retrieved_at", "claim", "kind",
-    "required_tier_id", "review_state",
+    "required_tier_id", "review_state", "submitted_at", "reviewed_at",
 )
