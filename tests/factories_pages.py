@@ -8,6 +8,7 @@ import datetime
 from django.utils import timezone
 
 from membership.models import Tier
+from profiles import tallies
 from profiles.models import (
     Briefing,
     EvidenceItem,
@@ -152,4 +153,5 @@ def published_profiles(n: int) -> list[Institution]:
     )
     through = Institution.sectors.through
     through.objects.bulk_create([through(institution_id=i.pk, sector_id=sector.pk) for i in created])
+    tallies.rebuild()  # bulk rows send no signals: the directory's counts are rebuilt, as seed_scale does
     return created

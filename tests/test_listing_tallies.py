@@ -193,3 +193,29 @@ def test_concurrent_edits_in_one_combination_are_both_counted():
     assert not errors
     assert facets.listing_count({"type": "company"}) == 2
     assert_tallies_hold()
+
+
+@pytest.mark.parametrize("n", [1, 200])
+def test_the_directorys_cold_counts_cost_the_same_at_1_and_200_profiles(client, n):
+    """Nothing cached, a scheduled profile among them (its subtraction runs): the count of queries of
+    the unfiltered and a filtered directory does not grow with the profiles."""
+    from django.test import override_settings
+
+    from .factories_pages import published_profiles
+
+    published_profiles(n)
+    InstitutionFactory(type="company", published_at=timezone.now() + datetime.timedelta(days=1))
+    counts = []
+    with override_settings(BTW_PAGE_CACHE_TIMEOUT=0):
+        for query in ("", "?type=company&sector=cloud"):
+            client.get(reverse("profiles:directory") + query)
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(reverse("profiles:directory") + query).status_code == 200
+            counts.append(len(captured))
+    assert counts == COLD_DIRECTORY_QUERIES
+
+
+#: Sectors, the tallies' facet sums (2), a look for scheduled profiles and their counts (2); the
+#: listing's count (the tallies' sum, the look, the scheduled count); the page and its sectors — which
+#: the filtered listing, matching none of these profiles, does not need.
+COLD_DIRECTORY_QUERIES = [11, 9]
