@@ -32,8 +32,10 @@ from .models import Institution, ListingTally, published_condition, scheduled_co
 
 #: The facet fields a tally is keyed by: the profile's own field names.
 COMBINATION = ("type", "base_region", "criticality", "time_horizon")
+#: What decides a profile's tally: its combination and whether it is listed.
+STATE = (*COMBINATION, "status", "published_at")
 #: A save naming none of these (update_fields) cannot move a profile between tallies.
-WATCHED = frozenset({*COMBINATION, "status", "published_at"})
+WATCHED = frozenset(STATE)
 #: The advisory-lock namespace of the tallies (the first key of PostgreSQL's two-key form).
 _LOCK_SPACE = 7_301
 
@@ -50,23 +52,30 @@ def _lock(combination: tuple) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_SPACE, "/".join(combination)])
 
 
+def _counted(profiles) -> list[ListingTally]:
+    """The tally rows of these listed profiles: per combination, an everyone row and one per sector."""
+    totals = profiles.values_list(*COMBINATION).annotate(hits=Count("pk")).order_by()
+    per_sector = (
+        Institution.sectors.through.objects.filter(institution__in=profiles.values("pk"))
+        .values_list(*(f"institution__{name}" for name in COMBINATION), "sector")
+        .annotate(hits=Count("*"))
+        .order_by()
+    )
+    rows = [ListingTally(**dict(zip(COMBINATION, key, strict=True)), profiles=hits) for *key, hits in totals]
+    rows += [
+        ListingTally(**dict(zip(COMBINATION, key, strict=True)), sector_id=sector, profiles=hits)
+        for *key, sector, hits in per_sector
+    ]
+    return rows
+
+
 def recompute(combinations) -> None:
     """Count these combinations' rows again from the profiles (locks taken in a fixed order)."""
-    through = Institution.sectors.through
     for combination in sorted(set(combinations)):
         where = dict(zip(COMBINATION, combination, strict=True))
         with transaction.atomic():
             _lock(combination)
-            profiles = listed().filter(**where)
-            total = profiles.count()
-            per_sector = (
-                through.objects.filter(institution__in=profiles.values("pk"))
-                .values_list("sector")
-                .annotate(hits=Count("*"))
-                .order_by()
-            )
-            rows = [ListingTally(**where, sector_id=None, profiles=total)] if total else []
-            rows += [ListingTally(**where, sector_id=sector, profiles=hits) for sector, hits in per_sector]
+            rows = _counted(listed().filter(**where))
             ListingTally.objects.filter(**where).delete()
             ListingTally.objects.bulk_create(rows)
 
@@ -74,25 +83,12 @@ def recompute(combinations) -> None:
 def rebuild() -> int:
     """Every tally counted again in one pass (after a bulk load); returns how many rows there are.
     Edits in flight finish first and edits meanwhile wait (PostgreSQL: a table lock)."""
-    through = Institution.sectors.through
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 table = connection.ops.quote_name(ListingTally._meta.db_table)
                 cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
-        profiles = listed()
-        totals = profiles.values_list(*COMBINATION).annotate(hits=Count("pk")).order_by()
-        per_sector = (
-            through.objects.filter(institution__in=profiles.values("pk"))
-            .values_list(*(f"institution__{name}" for name in COMBINATION), "sector")
-            .annotate(hits=Count("*"))
-            .order_by()
-        )
-        rows = [ListingTally(**dict(zip(COMBINATION, key, strict=True)), profiles=hits) for *key, hits in totals]
-        rows += [
-            ListingTally(**dict(zip(COMBINATION, key, strict=True)), sector_id=sector, profiles=hits)
-            for *key, sector, hits in per_sector
-        ]
+        rows = _counted(listed())
         ListingTally.objects.all().delete()
         ListingTally.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
@@ -111,7 +107,11 @@ _UNWATCHED = object()
 
 
 def _state(instance) -> tuple:
-    return tuple(getattr(instance, name) for name in (*COMBINATION, "status", "published_at"))
+    return tuple(getattr(instance, name) for name in STATE)
+
+
+def _combination(state: tuple) -> tuple:
+    return state[: len(COMBINATION)]
 
 
 def before_save(sender, instance, update_fields=None, **_kwargs) -> None:
@@ -125,7 +125,7 @@ def before_save(sender, instance, update_fields=None, **_kwargs) -> None:
         rows = Institution.objects.filter(pk=instance.pk)
         if connection.in_atomic_block:
             rows = rows.select_for_update()
-        instance._tally_before = rows.values_list(*COMBINATION, "status", "published_at").first()
+        instance._tally_before = rows.values_list(*STATE).first()
 
 
 def after_save(sender, instance, **_kwargs) -> None:
@@ -134,11 +134,11 @@ def after_save(sender, instance, **_kwargs) -> None:
         return
     after = _state(instance)
     if before != after:
-        recompute([after[: len(COMBINATION)], *([before[: len(COMBINATION)]] if before else [])])
+        recompute([_combination(after), *([_combination(before)] if before else [])])
 
 
 def after_delete(sender, instance, **_kwargs) -> None:
-    recompute([_state(instance)[: len(COMBINATION)]])
+    recompute([_combination(_state(instance))])
 
 
 def sectors_changed(sender, instance, action, reverse, pk_set, **_kwargs) -> None:
@@ -146,7 +146,7 @@ def sectors_changed(sender, instance, action, reverse, pk_set, **_kwargs) -> Non
     (`sector.institutions.add`: the profiles are `pk_set`, or the sector's members before a clear)."""
     if not reverse:
         if action in ("post_add", "post_remove", "post_clear"):
-            recompute([_state(instance)[: len(COMBINATION)]])
+            recompute([_combination(_state(instance))])
         return
     if action == "pre_clear":
         instance._tally_members = list(instance.institutions.values_list("pk", flat=True))

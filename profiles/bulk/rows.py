@@ -50,13 +50,6 @@ def allocate_ids(model, count: int) -> list[int]:
         return list(range(start, start + count))
 
 
-def _field(model, attname: str):
-    for field in model._meta.concrete_fields:
-        if field.attname == attname:
-            return field
-    raise ValueError(f"{model.__name__} has no column {attname!r}")
-
-
 def _defaults(model, given: Sequence[str]) -> dict[str, object]:
     """Every concrete column the caller does not give, with its field's default (Python form)."""
     now = timezone.now()
@@ -72,16 +65,16 @@ def _defaults(model, given: Sequence[str]) -> dict[str, object]:
 def write_rows(model, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
     """Insert `rows` (tuples in the order of `columns`, which are field attnames) into `model`'s
     table; columns not named get their field's default. Returns how many rows were written."""
-    fields = [_field(model, name) for name in columns]
     defaults = _defaults(model, columns)
     if connection.vendor != "postgresql":
         objects = [model(**dict(zip(columns, row, strict=True)), **defaults) for row in rows]
         model.objects.bulk_create(objects, batch_size=500)
         return len(objects)
+    fields = [model._meta.get_field(name) for name in columns]  # get_field knows attnames ("institution_id") too
     prepare = [None if f.get_internal_type() in PLAIN_TYPES else f for f in fields]
-    tail = tuple(_field(model, name).get_db_prep_save(value, connection) for name, value in defaults.items())
+    tail = tuple(model._meta.get_field(name).get_db_prep_save(value, connection) for name, value in defaults.items())
     quote = connection.ops.quote_name
-    names = ", ".join(quote(f.column) for f in [*fields, *(_field(model, name) for name in defaults)])
+    names = ", ".join(quote(model._meta.get_field(name).column) for name in [*columns, *defaults])
     needs_prep, written = any(prepare), 0
     sql = f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
