@@ -1,5 +1,7 @@
 """Shared fixtures: small factories for readers at each tier and for staff."""
 
+import uuid
+
 import pytest
 from django.contrib.auth.models import Group
 
@@ -110,3 +112,9 @@ def moderator(staff_factory):
 @pytest.fixture
 def superuser(db):
     return StaffFactory(is_superuser=True)
+
+
+@pytest.fixture
+def secret():
+    """A string to plant in members-only text: no reader below its tier may ever receive it."""
+    return f"SECRET{uuid.uuid4().hex}"

@@ -58,11 +58,6 @@ def client_for(make_user) -> Client:
 
 
 @pytest.fixture
-def secret():
-    return f"SECRET{uuid.uuid4().hex}"
-
-
-@pytest.fixture
 def profile(secret):
     """A published profile with one change of each kind, a members-only source, and a retracted one."""
     institution = InstitutionFactory(name="Ohio Rack Works", slug="ohio-rack-works",

@@ -200,11 +200,6 @@ def test_over_https_the_fast_path_sends_hsts_as_the_full_path_does(settings):
 
 
 @pytest.fixture
-def secret():
-    return f"SECRET{uuid.uuid4().hex}"
-
-
-@pytest.fixture
 def planted(secret):
     """A profile with members-only text (tests/test_no_leak.py's planting, shortened)."""
     alliance = tier(Tier.LEADERSHIP_ALLIANCE_SLUG)

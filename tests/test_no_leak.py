@@ -64,11 +64,6 @@ handler404, handler500 = project_urls.handler404, project_urls.handler500  # the
 
 
 @pytest.fixture
-def secret():
-    return f"SECRET{uuid.uuid4().hex}"
-
-
-@pytest.fixture
 def profile(secret):
     alliance = tier(Tier.LEADERSHIP_ALLIANCE_SLUG)
     institution = InstitutionFactory(name="Leak Test Exchange", slug="leak-test-exchange")

@@ -41,12 +41,11 @@ from .test_fast_path import (
     full_answer,
     learn,
     planted,
-    secret,
     session_cookie,
 )
 
 pytestmark = pytest.mark.django_db
-_FIXTURES = (_inside_the_test_transaction, django_app, fast, planted, secret)  # test_fast_path's, used by name
+_FIXTURES = (_inside_the_test_transaction, django_app, fast, planted)  # test_fast_path's, used by name
 
 REDIS = ("127.0.0.1", 6379)
 REDIS_URL = "redis://127.0.0.1:6379/10"
