@@ -494,6 +494,15 @@ def test_a_hubs_direct_ties_are_listed_a_page_at_a_time_each_once(client, paged_
     assert f'<link rel="canonical" href="{siteurl.absolute(url)}">' in first
 
 
+def test_no_ties_page_names_an_unpublished_profile_or_counts_its_tie(client, paged_hub):
+    draft = InstitutionFactory(name=f"Hidden Draft {uuid.uuid4().hex[:8]}", status=Institution.Status.DRAFT)
+    RelationshipFactory(source=paged_hub, target=draft)
+    url = reverse("profiles:map", args=[paged_hub.slug])
+    for number in (1, 2, 3, 4, 5):
+        body = text(client.get(url, {"page": number}))
+        assert draft.name not in body and "of 16." in body
+
+
 @pytest.mark.parametrize("page", ["0", "-1", "two", "1e3", "%00"])
 def test_a_malformed_ties_page_shows_the_first_page(client, paged_hub, page):
     response = client.get(reverse("profiles:map", args=[paged_hub.slug]) + f"?page={page}")
