@@ -32,8 +32,7 @@ from .test_no_leak import LOCKED_OUT, NEEDS_MFA_SETTING, client_for, full_text
 
 pytestmark = pytest.mark.django_db
 
-# The planted profile and its secret, as test_no_leak plants them.
-secret = test_no_leak.secret
+# The planted profile, as test_no_leak plants it (its `secret` is conftest's).
 profile = test_no_leak.profile
 
 LISTS = ["institutions", "evidence", "relationships", "watchpoints", "timeline", "sectors", "tiers"]
