@@ -200,7 +200,12 @@ def profile_with_changes(n: int) -> Institution:
                          kind=TimelineEvent.Kind.PROFILE_UPDATE, title="Public profile updated", text="Revised: dek.")
            for k in range(n)]
     )
-    Correction.objects.bulk_create([Correction(institution=institution, note=f"Fix {k}.") for k in range(n)])
+    # Dated like the rest (a day apart, oldest last), not all "now": 200 corrections made now would fill the
+    # first page on their own after 12:00 UTC, when they are newer than today's dated entries (shown at noon).
+    Correction.objects.bulk_create(
+        [Correction(institution=institution, note=f"Fix {k}.", published_at=NOW - datetime.timedelta(days=k + 1))
+         for k in range(n)]
+    )
     return institution
 
 
