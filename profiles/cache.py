@@ -241,6 +241,12 @@ def versioned_get_many(keys: list[str], plain: list[str] = (), tags=None) -> tup
     return version, {key: entry[1] for key, entry in found.items() if entry[0] == version}, plain_found
 
 
+def entries_of(keys: list[str], version) -> dict:
+    """The entries of `keys` stored under `version` (a second look after `versioned_get_many`, in the
+    version it returned)."""
+    return {key: entry[1] for key, entry in cache.get_many(keys).items() if entry[0] == version}
+
+
 def _is_shareable(request) -> bool:
     if request.method not in ("GET", "HEAD"):
         return False

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.template.loader import render_to_string
+
 from membership.gating import Reader
 
 from . import watch
@@ -39,3 +41,11 @@ def follow_control(reader: Reader, institution: Institution, cached: CachedProfi
     if not watch.may_follow(reader):
         return FollowControl("registered")
     return FollowControl("member", institution.pk in cached.followed_ids(reader.user))
+
+
+def render_follow_control(follow: FollowControl | None, institution: Institution, request) -> str:
+    """The control's HTML for this request ("" when there is none): a hole of the cached page."""
+    if follow is None:
+        return ""
+    context = {"follow": follow, "institution": institution}
+    return render_to_string("profiles/includes/follow_control.html", context, request=request)

@@ -23,7 +23,7 @@ from membership.models import Tier
 
 from . import as_of, directory, facets, graph, profile_page, profile_parts, search, structured_data
 from .connections import connections_for, page_number
-from .follow_control import follow_control
+from .follow_control import follow_control, render_follow_control
 from .map_drawing import map_drawing
 from .models import Institution, Sector
 
@@ -144,6 +144,18 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
             raise Http404("No profile here")
         return institution
 
+    def get(self, request, *args, **kwargs):
+        """The page from this reader variant's cached whole page when there is one (only the follow
+        control and the CSRF token are per request), else rendered, then kept for the next reader."""
+        self.object = self.get_object()
+        follow = follow_control(self.reader, self.object, self.cached)
+        follow_html = render_follow_control(follow, self.object, request)
+        shell = self.cached.shell
+        if shell is None or profile_parts.pending_messages(request):
+            context = self.get_context_data(object=self.object)
+            shell = profile_parts.render_page(self.cached, self.template_name, context, request)
+        return HttpResponse(profile_parts.fill(shell, request, follow_html))
+
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         institution, reader = self.object, self.reader
@@ -152,7 +164,6 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
         context["parts"] = profile_parts.render_parts(self.cached, institution, reader, self.request, preview=preview)
         context["page_title"] = structured_data.page_title(institution, site_name=settings.SITE_NAME)
         context["canonical_url"] = siteurl.absolute(institution.get_absolute_url())
-        context["follow"] = follow_control(reader, institution, self.cached)
         return context
 
 

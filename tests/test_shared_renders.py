@@ -28,10 +28,15 @@ PART_TEMPLATES = [
 ]
 
 
+def used_attributes_in(templates, name: str) -> set[str]:
+    """Every `<name>.<attribute>` these templates read (not a file name such as `profiles/reader.css`)."""
+    pattern = re.compile(rf"(?<![/\w]){name}\.(\w+)")
+    return {match for path in templates for match in pattern.findall(path.read_text())}
+
+
 def used_attributes(name: str) -> set[str]:
     """Every `<name>.<attribute>` the part templates read."""
-    pattern = re.compile(rf"\b{name}\.(\w+)")
-    return {match for path in PART_TEMPLATES for match in pattern.findall(path.read_text())}
+    return used_attributes_in(PART_TEMPLATES, name)
 
 
 def alliance_locked_profile():
