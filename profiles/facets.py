@@ -9,11 +9,16 @@ query the counts are sums over `ListingTally` rows (`profiles.tallies`), not cou
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Count, IntegerField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from membership.prepared import PreparedQuery, now_slot
 
 from .models import Institution, ListingTally
 from .search import cached_listing
@@ -98,11 +103,10 @@ def _facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Opt
     with one, the matches are counted."""
     if filters.get("q"):
         return _counts(_Profiles(base), filters)
-    listed = _counts(_Tallies(), filters)
-    scheduled = _scheduled()
-    if scheduled is None:
+    listed = _prepared_counts("tallies", filters)
+    if _scheduled() is None:
         return listed
-    scheduled = _counts(_Profiles(scheduled), filters)
+    scheduled = _prepared_counts("scheduled", filters, now=timezone.now())
     return {param: _less(options, scheduled.get(param, [])) for param, options in listed.items()}
 
 
@@ -170,17 +174,33 @@ class _Tallies:
         return rows.aggregate(n=self.measure(Q()))["n"]
 
 
-def _counts(source, filters: dict[str, str]) -> dict[str, list[Option]]:
-    """Every facet's options with counts, from profiles or tallies alike: the enumerated facets in
-    one aggregate (the sector filter narrows them all: a WHERE clause, not one subquery per count),
-    the sectors in a second query."""
+def _enum_counts(source, filters: dict[str, str]) -> QuerySet:
+    """The enumerated facets' counts as a query of one row, a column per option (`<param>__<value>`),
+    from profiles or tallies alike: one aggregate, the sector filter narrowing them all (a WHERE
+    clause, not one subquery per count), each option applying every other filter."""
     enum_filters = {k: v for k, v in filters.items() if k in {f.param for f in ENUM_FACETS}}
     aggregates = {}
     for facet in ENUM_FACETS:
         others = _condition(enum_filters, skip=facet.param)
         for value, _label in facet.choices:
             aggregates[f"{facet.param}__{value}"] = source.measure(others & Q(**{facet.field: value}))
-    counts = source.rows(filters.get(SECTOR_FACET.param)).aggregate(**aggregates)
+    # Grouped by a constant: no GROUP BY, one row however many (or few) rows it reads.
+    rows = source.rows(filters.get(SECTOR_FACET.param)).annotate(_all=Value(1, IntegerField()))
+    return rows.values("_all").annotate(**aggregates).values(*aggregates)
+
+
+def _sector_counts(source, filters: dict[str, str]) -> QuerySet:
+    """Rows of (slug, name, count) per sector, applying the enumerated filters, in the form's order."""
+    enum_filters = {k: v for k, v in filters.items() if k in {f.param for f in ENUM_FACETS}}
+    return source.sector_hits(enum_filters).order_by("sector__name")
+
+
+def _counts(source, filters: dict[str, str]) -> dict[str, list[Option]]:
+    """Every facet's options with counts: the enumerated facets in one aggregate, the sectors in a second query."""
+    return _options(filters, list(_enum_counts(source, filters))[0], _sector_counts(source, filters))
+
+
+def _options(filters: dict[str, str], counts: dict[str, int], sector_rows) -> dict[str, list[Option]]:
     out = {
         facet.param: [
             Option(value, label, counts[f"{facet.param}__{value}"], filters.get(facet.param) == value)
@@ -188,8 +208,36 @@ def _counts(source, filters: dict[str, str]) -> dict[str, list[Option]]:
         ]
         for facet in ENUM_FACETS
     }
-    sector_rows = source.sector_hits(enum_filters).order_by("sector__name")
     out[SECTOR_FACET.param] = [
         Option(slug, name, hits, filters.get(SECTOR_FACET.param) == slug) for slug, name, hits in sector_rows
     ]
     return out
+
+
+#: Where the directory's counts without a text query come from: the tallies, and the scheduled
+#: profiles they count that readers do not see yet (a moment, `now`, says which those are).
+_PREPARED_SOURCES = {
+    "tallies": (lambda: _Tallies(), {}),
+    "scheduled": (lambda now: _Profiles(Institution.objects.scheduled(at=now)), {"now": now_slot()}),
+}
+
+
+@functools.lru_cache(maxsize=512)
+def _prepared(kind: str, filter_items: tuple) -> tuple[PreparedQuery, PreparedQuery]:
+    """The two counting queries of one source and filter set, compiled once per process
+    (`membership.prepared`): building them with the ORM cost twice what running them does (at
+    400,013 profiles, the directory's counts took 21 ms, 8 of them in the database)."""
+    filters = dict(filter_items)
+    source, slots = _PREPARED_SOURCES[kind]
+    return (
+        PreparedQuery(lambda **values: _enum_counts(source(**values), filters), **slots),
+        PreparedQuery(lambda **values: _sector_counts(source(**values), filters), **slots),
+    )
+
+
+def _prepared_counts(kind: str, filters: dict[str, str], **values) -> dict[str, list[Option]]:
+    enum, sectors = _prepared(kind, tuple(sorted(filters.items())))
+    connection = connections[DEFAULT_DB_ALIAS]
+    [row] = enum.rows(connection, **values)
+    counts = dict(zip(enum.compiled(connection).columns, row, strict=True))
+    return _options(filters, counts, sectors.rows(connection, **values))

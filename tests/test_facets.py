@@ -1,7 +1,10 @@
 """Facet counts respect the query and the other filters; bad filter values are ignored."""
 
+import datetime
+
 import pytest
 from django.http import QueryDict
+from django.utils import timezone
 
 from profiles import facets
 from profiles.models import Institution
@@ -77,3 +80,30 @@ def test_facets_of_a_text_query_cost_two_queries(settings, django_assert_num_que
     filters = {**facets.parse_filters(QueryDict("type=company&sector=cloud")), "q": "network"}
     with django_assert_num_queries(2):
         facets.facet_counts(Institution.objects.published(), filters)
+
+
+@pytest.mark.parametrize(
+    "query_string", ["", "type=company", "region=europe&criticality=high", "sector=cloud&horizon=next-year"]
+)
+def test_counts_compiled_once_give_what_the_orm_gives(query_string):
+    """The directory's counts run SQL compiled once per filter set and process; for the tallies and
+    for the scheduled profiles (at any moment) it answers what the ORM's own queries answer."""
+    cloud = SectorFactory(name="Cloud", slug="cloud")
+    InstitutionFactory(type="company", base_region="europe", criticality="high").sectors.add(cloud)
+    InstitutionFactory(type="registry", base_region="europe", time_horizon="next-year").sectors.add(cloud)
+    later = timezone.now() + datetime.timedelta(hours=1)
+    InstitutionFactory(type="company", time_horizon="next-year", published_at=later).sectors.add(cloud)
+    filters = facets.parse_filters(QueryDict(query_string))
+    assert facets._prepared_counts("tallies", filters) == facets._counts(facets._Tallies(), filters)
+    for now in (timezone.now(), later + datetime.timedelta(minutes=1)):
+        scheduled = facets._Profiles(Institution.objects.scheduled(at=now))
+        assert facets._prepared_counts("scheduled", filters, now=now) == facets._counts(scheduled, filters)
+
+
+def test_a_scheduled_profile_counts_once_its_time_has_come(monkeypatch, settings):
+    settings.BTW_FACET_COUNTS_TIMEOUT = 0
+    soon = timezone.now() + datetime.timedelta(hours=1)
+    InstitutionFactory(type="company", published_at=soon)
+    assert counts_for("")["type"]["company"] == 0
+    monkeypatch.setattr(timezone, "now", lambda: soon + datetime.timedelta(seconds=1))
+    assert counts_for("")["type"]["company"] == 1
