@@ -14,7 +14,7 @@ from membership.gating import Reader
 
 from . import watch
 from .models import Institution
-from .profile_parts import CachedProfile
+from .profile_parts import CSRF_HOLE, CachedProfile
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,11 @@ def follow_control(reader: Reader, institution: Institution, cached: CachedProfi
     return FollowControl("member", institution.pk in cached.followed_ids(reader.user))
 
 
-def render_follow_control(follow: FollowControl | None, institution: Institution, request) -> str:
-    """The control's HTML for this request ("" when there is none): a hole of the cached page."""
+def render_follow_control(follow: FollowControl | None, institution: Institution) -> str:
+    """The control's HTML ("" when there is none), a hole of the cached page. It reads nothing of the
+    request: rendered without one (no context processors), its form's token is the page's CSRF hole,
+    filled with the page's (`profile_parts.fill`)."""
     if follow is None:
         return ""
-    context = {"follow": follow, "institution": institution}
-    return render_to_string("profiles/includes/follow_control.html", context, request=request)
+    context = {"follow": follow, "institution": institution, "csrf_token": CSRF_HOLE}
+    return render_to_string("profiles/includes/follow_control.html", context)

@@ -187,11 +187,11 @@ def pending_messages(request) -> bool:
 
 
 def fill(shell: str, request, follow_html: str) -> str:
-    """A page with its holes filled for this request: the reader's CSRF token (asked for only when the
-    page has a form, so a page without one sets no CSRF cookie) and their follow control."""
-    if CSRF_HOLE in shell:
-        shell = shell.replace(CSRF_HOLE, get_token(request))
-    return shell.replace(FOLLOW_HOLE, follow_html)
+    """A page with its holes filled for this request: their follow control, then the reader's CSRF
+    token in every form (asked for only when the page has one, so a page without a form sets no
+    CSRF cookie)."""
+    html = shell.replace(FOLLOW_HOLE, follow_html)
+    return html.replace(CSRF_HOLE, get_token(request)) if CSRF_HOLE in html else html
 
 
 def render_page(cached: CachedProfile, template: str, context: dict, request) -> str:

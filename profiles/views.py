@@ -149,7 +149,7 @@ class InstitutionDetailView(ProfileQuerysetMixin, DetailView):
         control and the CSRF token are per request), else rendered, then kept for the next reader."""
         self.object = self.get_object()
         follow = follow_control(self.reader, self.object, self.cached)
-        follow_html = render_follow_control(follow, self.object, request)
+        follow_html = render_follow_control(follow, self.object)
         shell = self.cached.shell
         if shell is None or profile_parts.pending_messages(request):
             context = self.get_context_data(object=self.object)
