@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Count, IntegerField, Q, QuerySet, Sum, Value
+from django.db.models import Count, IntegerField, Q, QuerySet, Sum, TextField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from membership.prepared import PreparedQuery, now_slot
 
+from . import search
 from .models import Institution, ListingTally
 from .search import cached_listing
 
@@ -102,7 +103,11 @@ def _facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Opt
     tallies (`profiles.tallies`: listed profiles) less the scheduled profiles counted directly;
     with one, the matches are counted."""
     if filters.get("q"):
-        return _counts(_Profiles(base), filters)
+        if not search.is_full_text():
+            return _counts(_Profiles(base), filters)
+        # `base` is what the prepared source rebuilds: the published profiles matching the query now.
+        unranked = {k: v for k, v in filters.items() if k != "q"}
+        return _prepared_counts("matches", unranked, now=timezone.now(), q=filters["q"])
     listed = _prepared_counts("tallies", filters)
     if _scheduled() is None:
         return listed
@@ -219,6 +224,11 @@ def _options(filters: dict[str, str], counts: dict[str, int], sector_rows) -> di
 _PREPARED_SOURCES = {
     "tallies": (lambda: _Tallies(), {}),
     "scheduled": (lambda now: _Profiles(Institution.objects.scheduled(at=now)), {"now": now_slot()}),
+    # PostgreSQL's full text: the query is one parameter (the substring fallback makes one per term).
+    "matches": (
+        lambda now, q: _Profiles(search.matching(Institution.objects.published(at=now), q)),
+        {"now": now_slot(), "q": (TextField, "btwpreparedquery")},
+    ),
 }
 
 
