@@ -19,8 +19,8 @@ The head tags are the same for every reader, keyed by the site's address and nam
 The whole page is kept too, per variant (`SHELL`): the parts laid out by the page's templates, with
 holes for the three things that are per request — the CSRF token of its forms, the follow control
 and messages (`fill`; a request with messages is rendered in full and never kept). A signed-in
-reader's page then costs one cache round trip and no template work: 3.0 → 1.8 ms of CPU in-process,
-3.3 → 2.3 ms per request in gunicorn (bench/serve_bench.py, member page).
+reader's page then costs one cache round trip and no template work: 3.0 → 1.6 ms of CPU in-process,
+3.3 → 2.1 ms per request in gunicorn (bench/serve_bench.py, member page; the follow control included).
 """
 
 from __future__ import annotations
