@@ -162,3 +162,13 @@ def timed_get(client, url) -> tuple[float, list]:
         elapsed = (time.perf_counter() - start) * 1000
     assert response.status_code == 200, (url, response.status_code)
     return elapsed, queries.captured_queries
+
+
+def machine_speed() -> float:
+    """CPU seconds of a fixed pure-Python loop: how fast this (shared) machine is right now.
+    Absolute figures such as CPU per request move with it; ratios in one run do not."""
+    started = time.process_time()
+    total = 0
+    for i in range(10_000_000):
+        total += i * i
+    return time.process_time() - started

@@ -179,7 +179,9 @@ def main():
 
     from profiles.models import EvidenceItem, Institution
 
-    print(f"{Institution.objects.count():,} profiles, {EvidenceItem.objects.count():,} evidence items")
+    speed = common.machine_speed()
+    print(f"{Institution.objects.count():,} profiles, {EvidenceItem.objects.count():,} evidence items; machine "
+          f"speed: a fixed Python loop took {speed:.2f} s (bench/common.py: compare runs by it)")
     reader = Client()
     reader.cookies["sessionid"] = "bench-no-shared-cache"  # measure renders, not the page cache
     get(reader, "/profiles/?q=warm+up&type=regulator")  # connection, templates: process start-up, not a page
@@ -198,6 +200,7 @@ def main():
     staff = Client()
     staff.force_login(admin_user)
     report("Admin changelists", staff, ADMIN, max(5, args.repeat // 4), 1, 300)
+    print(f"\nmachine speed after: the same loop took {common.machine_speed():.2f} s")
 
 
 if __name__ == "__main__":

@@ -169,7 +169,7 @@ def main():
         "member profile page": ("site", page, [f"Cookie: {cookie}"]),
     }
     rounds: list[dict] = []
-    speed_before = machine_speed()
+    speed_before = common.machine_speed()
     with common.Gunicorn(port=args.port + 1) as site, TrivialGunicorn(port=args.port + 2) as trivial:
         servers = {"site": site, "trivial": trivial}
         rss_start = site.worker_rss_mb()
@@ -182,7 +182,7 @@ def main():
                 warm_requests = sum(r["requests"] for name, r in rounds[0].items() if runs[name][0] == "site")
         total = sum(r["requests"] for one in rounds for name, r in one.items() if runs[name][0] == "site")
         rss_end = site.worker_rss_mb()
-    speed_after = machine_speed()
+    speed_after = common.machine_speed()
     results = {name: _median_round([one[name] for one in rounds]) for name in runs}
     backend = "Redis" if os.environ.get("REDIS_URL") else "the database cache"
     print(f"\nmedian of {len(rounds)} rounds of {args.seconds} s each, cache: {backend}; machine speed: a fixed "
@@ -214,16 +214,6 @@ def main():
     (common.ROOT / "bench" / "results" / name).write_text(
         json.dumps({"cache": backend, "median": results, "rounds": rounds}, indent=2)
     )
-
-
-def machine_speed() -> float:
-    """CPU seconds of a fixed pure-Python loop: how fast this (shared) machine is right now.
-    Absolute figures such as CPU per request move with it; ratios in one run do not."""
-    started = time.process_time()
-    total = 0
-    for i in range(10_000_000):
-        total += i * i
-    return time.process_time() - started
 
 
 def _median_round(measurements: list[dict]) -> dict:
