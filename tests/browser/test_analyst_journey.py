@@ -67,8 +67,9 @@ def test_analyst_creates_a_profile_cites_its_source_with_the_picker_and_saves(ne
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
+    expect(body).to_be_focused()  # the picker hands the focus back to the text (asynchronously)
     page.keyboard.type(".")  # the caret sits right after the inserted marker
-    assert body.input_value().endswith(f"opened [^ev:{source.pk}].")
+    expect(body).to_have_value(re.compile(rf"opened \[\^ev:{source.pk}\]\.$"))
 
     # 4. The preview shows the numbered footnote, marked as awaiting review.
     preview.locator("sup.citation", has_text="[1]").wait_for()
