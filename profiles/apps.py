@@ -25,6 +25,17 @@ class ProfilesConfig(AppConfig):
         from .models import Institution
 
         pre_migrate.connect(create_cache_table, sender=self, dispatch_uid="btw-cache-table")
+        # Each profile's sector ids in its row (profiles.sector_sets), written before the receivers
+        # below retire what shows the change: a listing computed after that reads the new lists.
+        from django.db.models.signals import pre_delete
+
+        from . import sector_sets
+        from .models import Sector
+
+        memberships = Institution.sectors.through
+        m2m_changed.connect(sector_sets.sectors_changed, sender=memberships, dispatch_uid="btw-sets-m2m")
+        pre_delete.connect(sector_sets.before_sector_delete, sender=Sector, dispatch_uid="btw-sets-sector-pre-delete")
+        post_delete.connect(sector_sets.after_sector_delete, sender=Sector, dispatch_uid="btw-sets-sector-delete")
         models = [
             m
             for m in self.get_models()

@@ -11,11 +11,13 @@ import functools
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 import siteurl
 
-from . import facets, search
+from . import facets, query_pass, search
 from .search import clean_query
 
 DIRECTORY_PAGE_SIZE = 20
@@ -48,12 +50,27 @@ def order_results(queryset, q: str | None):
     return queryset.recently_updated()
 
 
-def directory_results(ordered, filters: dict[str, str]) -> search.Results:
-    """The listing for the paginator (`search.Results`): its count and, for a ranked query, the
-    order of its first pages cached per content version, query and filters; each page loads just
-    its own rows, with their sectors and, for a query, their snippets."""
+def ranked_listing(filters: dict[str, str], sectors) -> query_pass.QueryListing | None:
+    """A text query's listing where PostgreSQL ranks it: its count, the order of its first pages and
+    its facet counts, read in one pass over the matches (`profiles.query_pass`) and cached per content
+    version, query and filters. None without a ranked query."""
     q = filters.get("q")
-    ranked = bool(q) and search.is_full_text()
+    if not (q and search.is_full_text()):
+        return None
+
+    def compute():
+        found = query_pass.query_listing(q, filters, sectors, now=timezone.now(), cap=search.RESULTS_CAP)
+        return found.count, found.ids, found.counts  # a tuple: no class of this module is pickled
+
+    count, ids, counts = search.cached_listing("query", filters, compute, timeout=settings.BTW_SEARCH_RESULTS_TIMEOUT)
+    return query_pass.QueryListing(count, ids, counts)
+
+
+def directory_results(ordered, filters: dict[str, str], listing=None) -> search.Results:
+    """The listing for the paginator (`search.Results`): its count and, for a ranked query, the
+    order of its first pages (`listing`, from `ranked_listing`); each page loads just its own rows,
+    with their sectors and, for a query, their snippets."""
+    q = filters.get("q")
 
     def rows(*, ids=None, span=None):
         if ids is not None:
@@ -63,9 +80,12 @@ def directory_results(ordered, filters: dict[str, str]) -> search.Results:
         start, stop = span
         return list(search.with_snippets(_card_rows(ordered, None), q or "")[start:stop])
 
+    ids = ordered.values_list("pk", flat=True)
+    if listing is not None:
+        return search.Results(ids, rows, filters, window=search.ResultWindow(listing.count, listing.ids))
     # Without a text query the count is the tallies' (`profiles.tallies`), not a count of the profiles.
     count = None if q else functools.partial(facets.listing_count, filters)
-    return search.Results(ordered.values_list("pk", flat=True), rows, filters, ranked=ranked, count=count)
+    return search.Results(ids, rows, filters, count=count)
 
 
 def _card_rows(queryset, ids):

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Count, IntegerField, Q, QuerySet, Sum, TextField, Value
+from django.db.models import Count, IntegerField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from membership.prepared import PreparedQuery, now_slot
 
-from . import search
 from .models import Institution, ListingTally
 from .search import cached_listing
 
@@ -41,6 +40,7 @@ ENUM_FACETS = (
 )
 SECTOR_FACET = Facet("sector", "sectors__slug", "Sector")
 ALL_FACETS = (*ENUM_FACETS, SECTOR_FACET)
+ENUM_PARAMS = frozenset(facet.param for facet in ENUM_FACETS)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def parse_filters(params) -> dict[str, str]:
     return filters
 
 
-def _condition(filters: dict[str, str], *, skip: str | None = None) -> Q:
+def condition(filters: dict[str, str], *, skip: str | None = None) -> Q:
+    """Every filter given (but `skip`'s) as one condition on a profile."""
     condition = Q()
     for facet in ALL_FACETS:
         if facet.param in filters and facet.param != skip:
@@ -82,7 +83,7 @@ def in_sector(slug: str) -> Q:
 def apply_filters(queryset: QuerySet, filters: dict[str, str]) -> QuerySet:
     if SECTOR_FACET.param in filters:
         queryset = queryset.filter(in_sector(filters[SECTOR_FACET.param]))
-    return queryset.filter(_condition({k: v for k, v in filters.items() if k != SECTOR_FACET.param}))
+    return queryset.filter(condition({k: v for k, v in filters.items() if k != SECTOR_FACET.param}))
 
 
 def facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Option]]:
@@ -103,11 +104,7 @@ def _facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Opt
     tallies (`profiles.tallies`: listed profiles) less the scheduled profiles counted directly;
     with one, the matches are counted."""
     if filters.get("q"):
-        if not search.is_full_text():
-            return _counts(_Profiles(base), filters)
-        # `base` is what the prepared source rebuilds: the published profiles matching the query now.
-        unranked = {k: v for k, v in filters.items() if k != "q"}
-        return _prepared_counts("matches", unranked, now=timezone.now(), q=filters["q"])
+        return _counts(_Profiles(base), filters)  # a ranked query's are counted with its results (query_pass)
     listed = _prepared_counts("tallies", filters)
     if _scheduled() is None:
         return listed
@@ -148,7 +145,7 @@ class _Profiles:
 
     def sector_hits(self, enum_filters: dict[str, str]) -> QuerySet:
         # Each profile is in a sector at most once (unique through rows): count through rows per sector.
-        members = self.base.filter(_condition(enum_filters)).values("pk")
+        members = self.base.filter(condition(enum_filters)).values("pk")
         return Institution.sectors.through.objects.filter(institution__in=members).values_list(
             "sector__slug", "sector__name"
         ).annotate(hits=Count("*"))
@@ -170,42 +167,61 @@ class _Tallies:
 
     @staticmethod
     def sector_hits(enum_filters: dict[str, str]) -> QuerySet:
-        rows = ListingTally.objects.exclude(sector=None).filter(_condition(enum_filters))
+        rows = ListingTally.objects.exclude(sector=None).filter(condition(enum_filters))
         return rows.values_list("sector__slug", "sector__name").annotate(hits=Sum("profiles"))
 
     def total(self, filters: dict[str, str]) -> int:
         enum_filters = {k: v for k, v in filters.items() if k != SECTOR_FACET.param}
-        rows = self.rows(filters.get(SECTOR_FACET.param)).filter(_condition(enum_filters))
+        rows = self.rows(filters.get(SECTOR_FACET.param)).filter(condition(enum_filters))
         return rows.aggregate(n=self.measure(Q()))["n"]
 
 
-def _enum_counts(source, filters: dict[str, str]) -> QuerySet:
-    """The enumerated facets' counts as a query of one row, a column per option (`<param>__<value>`),
-    from profiles or tallies alike: one aggregate, the sector filter narrowing them all (a WHERE
-    clause, not one subquery per count), each option applying every other filter."""
-    enum_filters = {k: v for k, v in filters.items() if k in {f.param for f in ENUM_FACETS}}
-    aggregates = {}
+def enum_filters(filters: dict[str, str]) -> dict[str, str]:
+    """The filters on the enumerated facets (not the sector, not the text query)."""
+    return {k: v for k, v in filters.items() if k in ENUM_PARAMS}
+
+
+def enum_conditions(enum_filters: dict[str, str], narrowing: Q | None = None) -> dict[str, Q]:
+    """The facet rule for the enumerated facets: each option's count (by name, `<param>__<value>`)
+    applies the option and every *other* filter — `narrowing` standing for the sector's where the
+    rows counted are not narrowed by it already."""
+    out = {}
     for facet in ENUM_FACETS:
-        others = _condition(enum_filters, skip=facet.param)
+        others = condition(enum_filters, skip=facet.param) & (narrowing or Q())
         for value, _label in facet.choices:
-            aggregates[f"{facet.param}__{value}"] = source.measure(others & Q(**{facet.field: value}))
-    # Grouped by a constant: no GROUP BY, one row however many (or few) rows it reads.
-    rows = source.rows(filters.get(SECTOR_FACET.param)).annotate(_all=Value(1, IntegerField()))
+            out[f"{facet.param}__{value}"] = others & Q(**{facet.field: value})
+    return out
+
+
+def one_row(rows: QuerySet, aggregates: dict) -> QuerySet:
+    """`rows.aggregate(**aggregates)` as a query of one row (grouped by a constant: no GROUP BY),
+    so it can be compiled once and run again (`membership.prepared`)."""
+    rows = rows.annotate(_all=Value(1, IntegerField()))
     return rows.values("_all").annotate(**aggregates).values(*aggregates)
+
+
+def _enum_counts(source, filters: dict[str, str]) -> QuerySet:
+    """The enumerated facets' counts as a query of one row, a column per option, from profiles or
+    tallies alike: one aggregate, the sector filter narrowing the rows (a WHERE clause, not one
+    subquery per count)."""
+    conditions = enum_conditions(enum_filters(filters))
+    aggregates = {name: source.measure(condition) for name, condition in conditions.items()}
+    return one_row(source.rows(filters.get(SECTOR_FACET.param)), aggregates)
 
 
 def _sector_counts(source, filters: dict[str, str]) -> QuerySet:
     """Rows of (slug, name, count) per sector, applying the enumerated filters, in the form's order."""
-    enum_filters = {k: v for k, v in filters.items() if k in {f.param for f in ENUM_FACETS}}
-    return source.sector_hits(enum_filters).order_by("sector__name")
+    return source.sector_hits(enum_filters(filters)).order_by("sector__name")
 
 
 def _counts(source, filters: dict[str, str]) -> dict[str, list[Option]]:
     """Every facet's options with counts: the enumerated facets in one aggregate, the sectors in a second query."""
-    return _options(filters, list(_enum_counts(source, filters))[0], _sector_counts(source, filters))
+    return options(filters, list(_enum_counts(source, filters))[0], _sector_counts(source, filters))
 
 
-def _options(filters: dict[str, str], counts: dict[str, int], sector_rows) -> dict[str, list[Option]]:
+def options(filters: dict[str, str], counts: dict[str, int], sector_rows) -> dict[str, list[Option]]:
+    """Every facet's options: the enumerated ones with `counts` (by `enum_conditions` name), the
+    sectors from `sector_rows`, (slug, name, count) in the form's order; the selected ones marked."""
     out = {
         facet.param: [
             Option(value, label, counts[f"{facet.param}__{value}"], filters.get(facet.param) == value)
@@ -224,11 +240,6 @@ def _options(filters: dict[str, str], counts: dict[str, int], sector_rows) -> di
 _PREPARED_SOURCES = {
     "tallies": (lambda: _Tallies(), {}),
     "scheduled": (lambda now: _Profiles(Institution.objects.scheduled(at=now)), {"now": now_slot()}),
-    # PostgreSQL's full text: the query is one parameter (the substring fallback makes one per term).
-    "matches": (
-        lambda now, q: _Profiles(search.matching(Institution.objects.published(at=now), q)),
-        {"now": now_slot(), "q": (TextField, "btwpreparedquery")},
-    ),
 }
 
 
@@ -250,4 +261,4 @@ def _prepared_counts(kind: str, filters: dict[str, str], **values) -> dict[str, 
     connection = connections[DEFAULT_DB_ALIAS]
     [row] = enum.rows(connection, **values)
     counts = dict(zip(enum.compiled(connection).columns, row, strict=True))
-    return _options(filters, counts, sectors.rows(connection, **values))
+    return options(filters, counts, sectors.rows(connection, **values))

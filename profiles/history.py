@@ -35,9 +35,12 @@ from audit.services import user_label
 
 #: Fields that move on (nearly) every save without saying anything about the content: the
 #: optimistic lock's version, timestamps, who saved last, the public "last updated" date (it moves
-#: only together with a field shown here), the queue age, the search index.
+#: only together with a field shown here), the queue age, the search index, the row's copy of its sectors.
 BOOKKEEPING_FIELDS = frozenset(
-    {"version", "created_at", "updated_at", "last_edited_by", "public_updated_at", "submitted_at", "search_vector"}
+    {
+        "version", "created_at", "updated_at", "last_edited_by", "public_updated_at", "submitted_at",
+        "search_vector", "sector_ids",
+    }
 )
 
 #: simple-history's reason column is a varchar(100).

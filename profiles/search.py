@@ -38,7 +38,7 @@ from django.contrib.postgres.search import (
     SearchVector,
 )
 from django.db import connection
-from django.db.models import Count, F, OrderBy, OuterRef, Q, QuerySet, RowRange, Subquery, Window
+from django.db.models import F, OrderBy, OuterRef, Q, QuerySet, Subquery
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -285,34 +285,27 @@ class Results:
     """A directory listing in the shape Django's Paginator wants: `count()` and slicing.
 
     `ids` is the filtered, ordered queryset of ids; `rows` loads the cards' rows (fields,
-    prefetches, snippets) for a list of ids or a slice. With a ranked text query, one query
-    ranks every match once and yields the count and the first RESULTS_CAP ids, cached
-    (`cached_listing`), so a page within them loads 20 rows by id and never ranks again; later
-    pages rank with OFFSET. Without a text query the order comes from an index and a page costs
-    little: only the count is cached (`count`, when given, says how to get it: the directory sums
-    its tallies), each page is a LIMIT/OFFSET query.
+    prefetches, snippets) for a list of ids or a slice. A ranked text query comes with its `window`
+    (`profiles.query_pass`: the count and the first RESULTS_CAP ids in order, read in the pass that
+    counts its facets and cached with them), so a page within them loads 20 rows by id and never
+    ranks again; later pages rank with OFFSET. Without a text query the order comes from an index
+    and a page costs little: only the count is cached (`count`, when given, says how to get it: the
+    directory sums its tallies), each page is a LIMIT/OFFSET query.
     """
 
     ordered = True  # for the Paginator's check: the order is always total
 
-    def __init__(self, ids: QuerySet, rows, filters: dict[str, str], *, ranked: bool, count=None):
-        self.ids, self.rows, self.filters, self.ranked = ids, rows, filters, ranked
+    def __init__(self, ids: QuerySet, rows, filters: dict[str, str], *, count=None, window: ResultWindow | None = None):
+        self.ids, self.rows, self.filters = ids, rows, filters
         self._count = count or ids.count  # how an unranked listing is counted
+        if window is not None:
+            self.window = window
 
     @cached_property
     def window(self) -> ResultWindow:
-        kind = "results" if self.ranked else "count"
-        # Cached as a plain (count, ids) tuple: nothing of this module's classes is pickled.
-        count, ids = cached_listing(kind, self.filters, self._compute, timeout=settings.BTW_SEARCH_RESULTS_TIMEOUT)
-        return ResultWindow(count, ids)
-
-    def _compute(self) -> tuple[int, tuple[int, ...] | None]:
-        if not self.ranked:
-            return self._count(), None
-        # The count rides along as a window over the whole (narrow) ranked set: no second scan.
-        total = Window(Count("pk"), order_by=self.ids.query.order_by, frame=RowRange(None, None))
-        rows = list(self.ids.annotate(_total=total).values_list("pk", "_total")[:RESULTS_CAP])
-        return (rows[0][1] if rows else 0), tuple(pk for pk, _total in rows)
+        # Cached as a plain count: nothing of this module's classes is pickled.
+        count = cached_listing("count", self.filters, self._count, timeout=settings.BTW_SEARCH_RESULTS_TIMEOUT)
+        return ResultWindow(count)
 
     def count(self) -> int:
         return self.window.count

@@ -94,6 +94,11 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
         """Published profiles matching the text query: the base both the results and the facet counts use."""
         return directory.search_directory(super().get_queryset(), self.filters.get("q"))
 
+    @cached_property
+    def ranked_listing(self):
+        """A ranked text query's count, first ids and facet counts, from one pass (None otherwise)."""
+        return directory.ranked_listing(self.filters, self.sectors)
+
     def get_queryset(self):
         queryset = facets.apply_filters(self.searched, self.filters)
         return directory.order_results(queryset, self.filters.get("q"))
@@ -101,7 +106,7 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
     def paginate_queryset(self, queryset, page_size):
         """A malformed page number shows the first page, one past the end the last: never an error.
         The count and the order of a query's first pages come from a cache (`directory.directory_results`)."""
-        paginator = Paginator(directory.directory_results(queryset, self.filters), page_size)
+        paginator = Paginator(directory.directory_results(queryset, self.filters, self.ranked_listing), page_size)
         page = paginator.get_page(self.request.GET.get(self.page_kwarg))
         page.object_list = list(page.object_list)
         directory.attach_snippets(page.object_list, self.filters.get("q"))
@@ -109,7 +114,8 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        counts = facets.facet_counts(self.searched, self.filters)
+        listing = self.ranked_listing
+        counts = listing.counts if listing else facets.facet_counts(self.searched, self.filters)
         query = self.filters.get("q", "")
         context["filter_fields"] = directory.filter_fields(self.filters, counts, self.sectors)
         context["query"] = query

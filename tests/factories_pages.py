@@ -8,7 +8,7 @@ import datetime
 from django.utils import timezone
 
 from membership.models import Tier
-from profiles import tallies
+from profiles import sector_sets, tallies
 from profiles.models import (
     Briefing,
     EvidenceItem,
@@ -154,4 +154,5 @@ def published_profiles(n: int) -> list[Institution]:
     through = Institution.sectors.through
     through.objects.bulk_create([through(institution_id=i.pk, sector_id=sector.pk) for i in created])
     tallies.rebuild()  # bulk rows send no signals: the directory's counts are rebuilt, as seed_scale does
+    sector_sets.refresh(i.pk for i in created)  # and each profile's copy of its sectors
     return created

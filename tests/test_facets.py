@@ -3,11 +3,10 @@
 import datetime
 
 import pytest
-from django.db import connection
 from django.http import QueryDict
 from django.utils import timezone
 
-from profiles import facets, search
+from profiles import facets
 from profiles.models import Institution
 
 from .factories import InstitutionFactory, SectorFactory
@@ -108,18 +107,3 @@ def test_a_scheduled_profile_counts_once_its_time_has_come(monkeypatch, settings
     assert counts_for("")["type"]["company"] == 0
     monkeypatch.setattr(timezone, "now", lambda: soon + datetime.timedelta(seconds=1))
     assert counts_for("")["type"]["company"] == 1
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the text query is one parameter on PostgreSQL only")
-@pytest.mark.parametrize("query_string", ["q=cloud", "q=cloud&type=company", "q=cloud+europe&sector=cloud"])
-def test_a_text_querys_counts_compiled_once_give_what_the_orm_gives(query_string):
-    cloud = SectorFactory(name="Cloud", slug="cloud")
-    InstitutionFactory(name="Cloud Europe One", type="company", base_region="europe").sectors.add(cloud)
-    InstitutionFactory(name="Cloud Registry", type="registry")
-    InstitutionFactory(name="Unrelated Exchange", type="company")
-    InstitutionFactory(name="Cloud Later", published_at=timezone.now() + datetime.timedelta(hours=1))
-    params = QueryDict(query_string)
-    filters = {**facets.parse_filters(params), "q": params["q"]}
-    base = search.matching(Institution.objects.published(), filters["q"])
-    assert facets._facet_counts(base, filters) == facets._counts(facets._Profiles(base), filters)
-    assert sum(o.count for o in facets._facet_counts(base, filters)["type"]) > 0

@@ -39,10 +39,12 @@ SIZES = [1, 200]
 #: they follow and the tiers of the "view as" switch (plus the chosen tier with ?as_tier=).
 #: The issue's bound is 8 for any reader.
 PROFILE_BUDGET = {"anonymous": 2, "member": 4, "alliance": 4, "staff": 5, "staff_as_tier": 6}
-#: Directory: sectors, facet counts (2), result count (with a text query on PostgreSQL: count and the
-#: ranked ids of the first pages, one query), the page, the page's sectors; signed in: the user with
-#: their reader row.
-DIRECTORY_BUDGET = {"anonymous": 6, "member": 7}
+#: Directory with a text query: sectors, then on PostgreSQL one pass for the count, the ranked ids of
+#: the first pages and every facet's counts (profiles.query_pass), elsewhere the count and the facet
+#: counts (2); the page, the page's sectors; signed in: the user with their reader row.
+DIRECTORY_BUDGET = (
+    {"anonymous": 4, "member": 5} if connection.vendor == "postgresql" else {"anonymous": 6, "member": 7}
+)
 #: Home: recent profiles, their sectors, the tiers; signed in: the user with their reader row.
 HOME_BUDGET = {"anonymous": 3, "member": 4}
 #: Map: the profile; ties one step away, then two steps away (each capped query also counts what it

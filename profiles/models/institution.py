@@ -48,6 +48,9 @@ def scheduled_condition(path: str = "", at=None) -> Q:
     return Q(**{f"{path}status": Institution.Status.PUBLISHED, f"{path}published_at__gt": at or timezone.now()})
 
 
+#: Fields of a profile written only from elsewhere, never by a save of its row.
+DERIVED_FIELDS = frozenset({"sector_ids"})
+
 #: The re-verification queue's order: never confirmed first, then the oldest confirmation.
 REVERIFICATION_ORDER = (F("last_verified_at").asc(nulls_first=True), "published_at", "pk")
 
@@ -233,7 +236,15 @@ class Institution(models.Model):
         help_text="PostgreSQL full-text index of public fields only (profiles.search).",
     )
 
-    history = HistoricalRecords(excluded_fields=["search_vector"])
+    sector_ids = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Derived from its sectors, never edited (profiles.sector_sets): their ids, sorted, in the row "
+        "itself, so a text query's facets are counted in one pass over its matches (profiles.query_pass).",
+    )
+
+    history = HistoricalRecords(excluded_fields=["search_vector", "sector_ids"])
     objects = InstitutionQuerySet.as_manager()
 
     class Meta:
@@ -302,6 +313,14 @@ class Institution(models.Model):
         self.published_at = self.publication_time(self.status, self.published_at)
         if self.public_updated_at is None and self.status == self.Status.PUBLISHED:
             self.public_updated_at = self.published_at
+        if not (args or self._state.adding or kwargs.get("force_insert")) and kwargs.get("update_fields") is None:
+            # The row's copy of its sectors is written from the relation only (profiles.sector_sets):
+            # an instance read before its sectors changed would write the old list back.
+            deferred = self.get_deferred_fields()
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in DERIVED_FIELDS and f.attname not in deferred
+            ]
         super().save(*args, **kwargs)
 
     def is_published(self, at=None):

@@ -146,8 +146,10 @@ class Command(BaseCommand):
         regions, types = Institution.Region.values, Institution.Type.values
         criticalities, horizons = Institution.Criticality.values, Institution.Horizon.values
         ids = allocate_ids(Institution, count)
+        # One sector each: the relation's rows and the profile's own list of them (profiles.sector_sets).
+        in_sector = [rng.choice(sectors).pk for _ in ids]
         profiles = []
-        for pk, i in zip(ids, range(offset, offset + count), strict=True):
+        for pk, i, sector in zip(ids, range(offset, offset + count), in_sector, strict=True):
             name = f"{_phrase(rng, 2).title()} {i}"
             published = now - datetime.timedelta(minutes=rng.randint(60, 60 * 24 * 700))
             profiles.append((
@@ -158,11 +160,10 @@ class Command(BaseCommand):
                 _phrase(rng, 14), _phrase(rng, 14), _phrase(rng, 10), _phrase(rng, 6),
                 rng.choice(criticalities), rng.choice(horizons), _phrase(rng, 10),
                 Institution.Status.PUBLISHED, published,
-                published + datetime.timedelta(minutes=rng.randint(0, 60 * 24 * 30)),
+                published + datetime.timedelta(minutes=rng.randint(0, 60 * 24 * 30)), [sector],
             ))
         write_rows(Institution, INSTITUTION_COLUMNS, profiles)
-        write_rows(Institution.sectors.through, ("institution_id", "sector_id"),
-                   ((pk, rng.choice(sectors).pk) for pk in ids))
+        write_rows(Institution.sectors.through, ("institution_id", "sector_id"), zip(ids, in_sector, strict=True))
         per, links = opts["evidence"], opts["relationships"]
         member = member_tier.pk
         approved, submitted = ReviewState.APPROVED, ReviewState.SUBMITTED
@@ -217,7 +218,7 @@ class Command(BaseCommand):
 INSTITUTION_COLUMNS = (
     "id", "name", "slug", "type", "base_region", "dek", "key_points", "headline", "body", "what_it_does",
     "why_it_matters", "public_role", "operating_surface", "criticality", "time_horizon", "what_to_watch",
-    "status", "published_at", "public_updated_at",
+    "status", "published_at", "public_updated_at", "sector_ids",
 )
 RELATIONSHIP_COLUMNS = ("source_id", "target_id", "kind", "review_state", "submitted_at", "reviewed_at")
 EVIDENCE_COLUMNS = (

@@ -1,0 +1,90 @@
+"""Each profile's sector ids in its own row (`Institution.sector_ids`): derived data, never edited.
+
+A text query's facets are counted in one pass over its matches (`profiles.query_pass`). Which
+sectors a matching profile is in was the one thing that pass could not read from the row it was
+reading anyway: through the relation it cost a second pass over the matches, or a look-up per
+match as dear. So the row carries the ids of its sectors, sorted, and a sector's count tests them.
+
+How they stay equal to the relation (tests/test_sector_sets.py):
+- every change of the relation, from either side, writes the lists of the profiles it touched
+  (`m2m_changed`: add, remove, clear; a sector's members are read before it clears them);
+- a deleted sector takes its rows of the relation with it without `m2m_changed`: its members are
+  read before the delete and written after it;
+- bulk loads that write the relation's rows themselves (`seed_scale`) write the lists with them;
+  `refresh()` writes any profiles' lists from the relation, as the migration that added them did.
+The lists are written with `update()`: no signal, no history row, no change to `updated_at`; the
+relation's own change already moved what shows it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.contrib.postgres.aggregates import JSONBAgg
+from django.db import connection
+from django.db.models import JSONField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from .models import Institution, Sector
+
+#: Profiles one UPDATE writes.
+BATCH = 5000
+
+
+def refresh(ids: Iterable[int], *, model=Institution) -> None:
+    """Write these profiles' sector lists from the relation (`model`: a migration's historical one)."""
+    ids = sorted({pk for pk in ids if pk})
+    through = model.sectors.through
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start : start + BATCH]
+        if connection.vendor == "postgresql":
+            members = (
+                through.objects.filter(institution=OuterRef("pk"))
+                .order_by()
+                .values("institution")
+                .annotate(ids=JSONBAgg("sector_id", order_by="sector_id", default=[]))
+                .values("ids")
+            )
+            none = Value([], output_field=JSONField())
+            model.objects.filter(pk__in=batch).update(sector_ids=Coalesce(Subquery(members), none))
+            continue
+        found = defaultdict(list)
+        for institution, sector in through.objects.filter(institution__in=batch).order_by("sector_id").values_list(
+            "institution_id", "sector_id"
+        ):
+            found[institution].append(sector)
+        for pk in batch:
+            model.objects.filter(pk=pk).update(sector_ids=found.get(pk, []))
+
+
+def holds(sector_pk: int) -> Q:
+    """The profile is in this sector, read from its own list (PostgreSQL: `sector_ids @> '[pk]'`): for
+    a pass that reads the row anyway; a filter on its own is `facets.in_sector`, through the relation."""
+    return Q(sector_ids__contains=[sector_pk])
+
+
+# Receivers (connected in ProfilesConfig.ready) ----------------------------------------------------
+
+
+def sectors_changed(sender, instance, action, reverse, pk_set, **_kwargs) -> None:
+    """m2m_changed of profiles' sectors, from a profile (`profile.sectors.add`) or from a sector
+    (`sector.institutions.add`: the profiles are `pk_set`, or the sector's members before a clear)."""
+    if not reverse:
+        if action in ("post_add", "post_remove", "post_clear"):
+            refresh([instance.pk])
+        return
+    if action == "pre_clear":
+        instance._sector_set_members = list(instance.institutions.values_list("pk", flat=True))
+    elif action in ("post_add", "post_remove"):
+        refresh(pk_set or ())
+    elif action == "post_clear":
+        refresh(getattr(instance, "_sector_set_members", ()))
+
+
+def before_sector_delete(sender, instance: Sector, **_kwargs) -> None:
+    instance._sector_set_members = list(instance.institutions.values_list("pk", flat=True))
+
+
+def after_sector_delete(sender, instance: Sector, **_kwargs) -> None:
+    refresh(getattr(instance, "_sector_set_members", ()))
