@@ -83,7 +83,7 @@ def in_sector(slug: str) -> Q:
 def apply_filters(queryset: QuerySet, filters: dict[str, str]) -> QuerySet:
     if SECTOR_FACET.param in filters:
         queryset = queryset.filter(in_sector(filters[SECTOR_FACET.param]))
-    return queryset.filter(condition({k: v for k, v in filters.items() if k != SECTOR_FACET.param}))
+    return queryset.filter(condition(enum_filters(filters)))
 
 
 def facet_counts(base: QuerySet, filters: dict[str, str]) -> dict[str, list[Option]]:
@@ -171,8 +171,7 @@ class _Tallies:
         return rows.values_list("sector__slug", "sector__name").annotate(hits=Sum("profiles"))
 
     def total(self, filters: dict[str, str]) -> int:
-        enum_filters = {k: v for k, v in filters.items() if k != SECTOR_FACET.param}
-        rows = self.rows(filters.get(SECTOR_FACET.param)).filter(condition(enum_filters))
+        rows = self.rows(filters.get(SECTOR_FACET.param)).filter(condition(enum_filters(filters)))
         return rows.aggregate(n=self.measure(Q()))["n"]
 
 

@@ -66,25 +66,38 @@ def holds(sector_pk: int) -> Q:
 
 # Receivers (connected in ProfilesConfig.ready) ----------------------------------------------------
 
+#: The steps of `m2m_changed` after the relation's rows were written.
+CHANGED = ("post_add", "post_remove", "post_clear")
+_MEMBERS = "_sector_set_members"
+
+
+def _remember_members(sector: Sector) -> None:
+    setattr(sector, _MEMBERS, list(sector.institutions.values_list("pk", flat=True)))
+
+
+def touched_profiles(instance, action: str, reverse: bool, pk_set) -> list[int]:
+    """The profiles an `m2m_changed` of the relation moved, at a step in CHANGED (none at the
+    others): the profile itself from its side; from a sector's, `pk_set`, or after a clear its
+    members as `sectors_changed` read them before it. Every receiver of the relation asks this."""
+    if action not in CHANGED:
+        return []
+    if not reverse:
+        return [instance.pk]
+    return list(getattr(instance, _MEMBERS, ()) if action == "post_clear" else pk_set or ())
+
 
 def sectors_changed(sender, instance, action, reverse, pk_set, **_kwargs) -> None:
     """m2m_changed of profiles' sectors, from a profile (`profile.sectors.add`) or from a sector
-    (`sector.institutions.add`: the profiles are `pk_set`, or the sector's members before a clear)."""
-    if not reverse:
-        if action in ("post_add", "post_remove", "post_clear"):
-            refresh([instance.pk])
-        return
-    if action == "pre_clear":
-        instance._sector_set_members = list(instance.institutions.values_list("pk", flat=True))
-    elif action in ("post_add", "post_remove"):
-        refresh(pk_set or ())
-    elif action == "post_clear":
-        refresh(getattr(instance, "_sector_set_members", ()))
+    (`sector.institutions.add`). Connected before every other receiver of the relation: a sector's
+    members are read here, once, before a clear takes them (`touched_profiles`)."""
+    if reverse and action == "pre_clear":
+        _remember_members(instance)
+    refresh(touched_profiles(instance, action, reverse, pk_set))
 
 
 def before_sector_delete(sender, instance: Sector, **_kwargs) -> None:
-    instance._sector_set_members = list(instance.institutions.values_list("pk", flat=True))
+    _remember_members(instance)
 
 
 def after_sector_delete(sender, instance: Sector, **_kwargs) -> None:
-    refresh(getattr(instance, "_sector_set_members", ()))
+    refresh(getattr(instance, _MEMBERS, ()))

@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from . import sector_sets
 from .models import Institution, ListingTally, published_condition, scheduled_condition
 
 #: The facet fields a tally is keyed by: the profile's own field names.
@@ -142,15 +143,12 @@ def after_delete(sender, instance, **_kwargs) -> None:
 
 
 def sectors_changed(sender, instance, action, reverse, pk_set, **_kwargs) -> None:
-    """m2m_changed of profiles' sectors, from a profile (`profile.sectors.add`) or from a sector
-    (`sector.institutions.add`: the profiles are `pk_set`, or the sector's members before a clear)."""
+    """m2m_changed of profiles' sectors, from either side: the combinations of the profiles it moved
+    (`sector_sets.touched_profiles`; from a profile's side, its own, read from the instance)."""
+    members = sector_sets.touched_profiles(instance, action, reverse, pk_set)
+    if not members:
+        return
     if not reverse:
-        if action in ("post_add", "post_remove", "post_clear"):
-            recompute([_combination(_state(instance))])
+        recompute([_combination(_state(instance))])
         return
-    if action == "pre_clear":
-        instance._tally_members = list(instance.institutions.values_list("pk", flat=True))
-        return
-    members = pk_set if action in ("post_add", "post_remove") else getattr(instance, "_tally_members", None)
-    if action in ("post_add", "post_remove", "post_clear") and members:
-        recompute(Institution.objects.filter(pk__in=members).values_list(*COMBINATION).distinct())
+    recompute(Institution.objects.filter(pk__in=members).values_list(*COMBINATION).distinct())

@@ -18,8 +18,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         started = time.monotonic()
         rows = rebuild()
-        profiles = Institution.objects.values_list("pk", flat=True)
-        sector_sets.refresh(profiles.iterator())
+        profiles = list(Institution.objects.values_list("pk", flat=True))
+        sector_sets.refresh(profiles)
         bump_content_version()  # cached facet counts were computed from the old tallies and lists
-        self.stdout.write(f"{rows:,} tally rows, {profiles.count():,} lists of sectors in "
+        self.stdout.write(f"{rows:,} tally rows, {len(profiles):,} lists of sectors in "
                           f"{time.monotonic() - started:.1f}s.")
