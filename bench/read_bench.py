@@ -164,6 +164,19 @@ def report(title, client, urls, repeat, cold, target_ms):
     print(f"worst repeated p95 {worst:.1f} ms (target < {target_ms} ms); worst cold {worst_cold:.1f} ms")
 
 
+def database_memory() -> str:
+    """PostgreSQL's buffer cache beside the profiles' table: whether a broad query's rows are read from
+    it or from the operating system's cache decides much of a cold search's time."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('shared_buffers'), pg_size_pretty(pg_relation_size('profiles_institution'))"
+        )
+        buffers, table = cursor.fetchone()
+    return f"PostgreSQL shared_buffers {buffers}; the profiles' table {table}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20)
@@ -182,6 +195,7 @@ def main():
     speed = common.machine_speed()
     print(f"{Institution.objects.count():,} profiles, {EvidenceItem.objects.count():,} evidence items; machine "
           f"speed: a fixed Python loop took {speed:.2f} s (bench/common.py: compare runs by it)")
+    print(database_memory())
     reader = Client()
     reader.cookies["sessionid"] = "bench-no-shared-cache"  # measure renders, not the page cache
     get(reader, "/profiles/?q=warm+up&type=regulator")  # connection, templates: process start-up, not a page

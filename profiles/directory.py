@@ -89,7 +89,7 @@ def directory_results(ordered, filters: dict[str, str], listing=None) -> search.
 
 
 def _card_rows(queryset, ids):
-    queryset = queryset.defer("search_vector").for_listing().prefetch_related("sectors")
+    queryset = queryset.defer("search_vector").for_listing()
     return queryset if ids is None else queryset.filter(pk__in=ids).order_by()
 
 
@@ -97,6 +97,16 @@ def attach_snippets(profiles, q: str | None) -> None:
     """Give each result card its highlighted, escaped snippet of public text (`result_snippet`)."""
     for profile in profiles:
         profile.result_snippet = search.snippet(profile, q) if q else None
+
+
+def attach_sectors(profiles, sectors) -> None:
+    """Give each card its sectors (`card_sectors`, in the order of `sectors`, every sector) from the
+    profile's own set of them (`Institution.sector_ids`, kept equal to the relation by
+    `profiles.sector_sets`): the page has every sector already, for its filter form, so a page of
+    cards costs no query for theirs (a prefetch cost a query and about 2 ms of the cold directory)."""
+    for profile in profiles:
+        held = profile.sector_ids
+        profile.card_sectors = [sector for sector in sectors if str(sector.pk) in held]
 
 
 #: Query-string order of the directory's filters in canonical URLs.

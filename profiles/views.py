@@ -61,8 +61,8 @@ class HomeView(ProfileQuerysetMixin, TemplateView):
     staff_preview = False
 
     def get_context_data(self, **kwargs):
-        recent = self.get_queryset().recently_updated().for_listing().prefetch_related("sectors")
-        recent = recent[: directory.HOME_RECENT_COUNT]
+        recent = list(self.get_queryset().recently_updated().for_listing()[: directory.HOME_RECENT_COUNT])
+        directory.attach_sectors(recent, Sector.objects.all())
         return super().get_context_data(
             recent_profiles=recent,
             tiers=Tier.objects.all(),
@@ -110,6 +110,7 @@ class DirectoryView(ProfileQuerysetMixin, ListView):
         page = paginator.get_page(self.request.GET.get(self.page_kwarg))
         page.object_list = list(page.object_list)
         directory.attach_snippets(page.object_list, self.filters.get("q"))
+        directory.attach_sectors(page.object_list, self.sectors)
         return paginator, page, page.object_list, page.has_other_pages()
 
     def get_context_data(self, **kwargs):

@@ -754,10 +754,10 @@ def test_map_page_carries_no_locked_text(client, planted, secret, reader):
 SIZES = [1, 200]
 #: Search results: sectors, then on PostgreSQL one pass for the count, the ranked ids of the first
 #: pages and every facet's counts (profiles.query_pass), elsewhere the count and the facet counts (2);
-#: the page's rows by id (or by offset), the page's sectors (a signed-in reader adds user and level;
-#: the session is read from the cache). Snippets are annotated on the page query.
+#: the page's rows by id (or by offset), their sectors read from the rows (a signed-in reader adds user
+#: and level; the session is read from the cache). Snippets are annotated on the page query.
 SEARCH_BUDGET = (
-    {"anonymous": 4, "member": 5} if connection.vendor == "postgresql" else {"anonymous": 6, "member": 7}
+    {"anonymous": 3, "member": 4} if connection.vendor == "postgresql" else {"anonymous": 5, "member": 6}
 )
 #: Map: profile, ties one and two steps away, each with its count past the fan-out cap, and every
 #: direct tie when the drawing is capped (a signed-in reader adds session, user and level).

@@ -41,11 +41,12 @@ SIZES = [1, 200]
 PROFILE_BUDGET = {"anonymous": 2, "member": 4, "alliance": 4, "staff": 5, "staff_as_tier": 6}
 #: Directory with a text query: sectors, then on PostgreSQL one pass for the count, the ranked ids of
 #: the first pages and every facet's counts (profiles.query_pass), elsewhere the count and the facet
-#: counts (2); the page, the page's sectors; signed in: the user with their reader row.
+#: counts (2); the page, its cards' sectors read from its rows; signed in: the user with their reader row.
 DIRECTORY_BUDGET = (
-    {"anonymous": 4, "member": 5} if connection.vendor == "postgresql" else {"anonymous": 6, "member": 7}
+    {"anonymous": 3, "member": 4} if connection.vendor == "postgresql" else {"anonymous": 5, "member": 6}
 )
-#: Home: recent profiles, their sectors, the tiers; signed in: the user with their reader row.
+#: Home: recent profiles, every sector (the cards' are read from the rows), the tiers; signed in: the
+#: user with their reader row.
 HOME_BUDGET = {"anonymous": 3, "member": 4}
 #: Map: the profile; ties one step away, then two steps away (each capped query also counts what it
 #: left out); every direct tie when the drawing had to leave some out. A signed-in reader adds the user

@@ -1,6 +1,7 @@
 """Each profile's copy of its sector ids (`Institution.sector_ids`) equals the relation after every
 kind of change, and a ranked query's one-pass listing equals what the separate queries give."""
 
+import re
 from io import StringIO
 
 import pytest
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def assert_lists_equal_the_relation():
     for institution in Institution.objects.all():
-        expected = sorted(institution.sectors.values_list("pk", flat=True))
+        expected = sector_sets.as_set(institution.sectors.values_list("pk", flat=True))
         assert institution.sector_ids == expected, institution.name
 
 
@@ -59,16 +60,16 @@ def test_a_deleted_sector_leaves_no_member_listing_it(two_sectors):
     profile.sectors.add(cloud, subsea)
     cloud.delete()
     assert_lists_equal_the_relation()
-    assert Institution.objects.get(pk=profile.pk).sector_ids == [subsea.pk]
+    assert Institution.objects.get(pk=profile.pk).sector_ids == {str(subsea.pk): True}
 
 
 def test_a_profile_read_before_its_sectors_changed_does_not_write_the_old_list_back(two_sectors):
     cloud, _subsea = two_sectors
     stale = InstitutionFactory()
-    cloud.institutions.add(Institution.objects.get(pk=stale.pk))  # elsewhere: `stale` still holds []
+    cloud.institutions.add(Institution.objects.get(pk=stale.pk))  # elsewhere: `stale` still holds {}
     stale.name = "Renamed"
     stale.save()
-    assert Institution.objects.get(pk=stale.pk).sector_ids == [cloud.pk]
+    assert Institution.objects.get(pk=stale.pk).sector_ids == {str(cloud.pk): True}
     assert Institution.objects.get(pk=stale.pk).name == "Renamed"
 
 
@@ -84,7 +85,7 @@ def test_refresh_writes_lists_for_rows_written_without_signals(two_sectors):
 
 def test_seed_scale_writes_each_profiles_list():
     call_command("seed_scale", "--institutions", "12", "--evidence", "1", "--relationships", "1", verbosity=0)
-    assert Institution.objects.exclude(sector_ids=[]).count() == 12
+    assert Institution.objects.exclude(sector_ids={}).count() == 12
     assert_lists_equal_the_relation()
 
 
@@ -126,8 +127,30 @@ def test_the_one_pass_listing_equals_the_separate_queries(two_sectors, query_str
 def test_the_rebuild_command_writes_lists_lost_to_a_hand_made_fix(two_sectors):
     cloud, _subsea = two_sectors
     InstitutionFactory().sectors.add(cloud)
-    Institution.objects.update(sector_ids=[])  # as a restore or a hand-made fix could leave them
+    Institution.objects.update(sector_ids={})  # as a restore or a hand-made fix could leave them
     out = StringIO()
     call_command("rebuild_listing_tallies", stdout=out)
     assert "lists of sectors" in out.getvalue()
     assert_lists_equal_the_relation()
+
+
+# --- the cards read them -----------------------------------------------------------------------------
+
+
+def card_tags(html: str, name: str) -> list[str]:
+    """The sector tags of `name`'s card, in order."""
+    card = html.split(f">{name}</a></h3>", 1)[1].split("</article>", 1)[0]
+    return re.findall(r'<a class="tag" href="[^"]*\?sector=([\w-]+)">', card)
+
+
+@pytest.mark.parametrize("page", ["/", "/profiles/", "/profiles/?q=gridlock"])
+def test_cards_show_each_profiles_sectors_as_they_are_now(client, two_sectors, page):
+    cloud, subsea = two_sectors
+    both, none = InstitutionFactory(name="Gridlock Both"), InstitutionFactory(name="Gridlock None")
+    both.sectors.add(subsea, cloud)
+    search.refresh_search_index([both.pk, none.pk])
+    html = client.get(page).content.decode()
+    assert card_tags(html, "Gridlock Both") == ["cloud", "subsea-cables"]  # the sectors' own order: by name
+    assert card_tags(html, "Gridlock None") == []
+    cloud.institutions.remove(both)  # from the other side of the relation, between two renders
+    assert card_tags(client.get(page).content.decode(), "Gridlock Both") == ["subsea-cables"]

@@ -94,6 +94,7 @@ class InstitutionQuerySet(models.QuerySet):
             "status",
             "published_at",
             "public_updated_at",
+            "sector_ids",
         )
 
     def with_identifier(self, scheme: str, value: str):
@@ -237,11 +238,12 @@ class Institution(models.Model):
     )
 
     sector_ids = models.JSONField(
-        default=list,
+        default=dict,
         blank=True,
         editable=False,
-        help_text="Derived from its sectors, never edited (profiles.sector_sets): their ids, sorted, in the row "
-        "itself, so a text query's facets are counted in one pass over its matches (profiles.query_pass).",
+        help_text="Derived from its sectors, never edited (profiles.sector_sets): their ids, as the keys of an "
+        "object, in the row itself, so a text query's facets are counted in one pass over its matches "
+        "(profiles.query_pass).",
     )
 
     history = HistoricalRecords(excluded_fields=["search_vector", "sector_ids"])

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from membership.models import Tier
-from profiles import tallies
+from profiles import sector_sets, tallies
 from profiles.bulk.rows import allocate_ids, write_rows
 from profiles.cache import bump_content_version
 from profiles.change_log import record_institutions
@@ -160,7 +160,7 @@ class Command(BaseCommand):
                 _phrase(rng, 14), _phrase(rng, 14), _phrase(rng, 10), _phrase(rng, 6),
                 rng.choice(criticalities), rng.choice(horizons), _phrase(rng, 10),
                 Institution.Status.PUBLISHED, published,
-                published + datetime.timedelta(minutes=rng.randint(0, 60 * 24 * 30)), [sector],
+                published + datetime.timedelta(minutes=rng.randint(0, 60 * 24 * 30)), sector_sets.as_set([sector]),
             ))
         write_rows(Institution, INSTITUTION_COLUMNS, profiles)
         write_rows(Institution.sectors.through, ("institution_id", "sector_id"), zip(ids, in_sector, strict=True))
