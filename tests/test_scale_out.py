@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis
 from django.db import connection
 
 from .factories import InstitutionFactory, StaffFactory
@@ -112,6 +113,10 @@ def two_servers(transactional_db, settings):
     yield servers
     for server in servers:
         server.stop()
+    # The shared Redis outlives the test: leave none of this run's keys behind in it.
+    shared = redis.Redis.from_url(redis_url)
+    for key in shared.scan_iter(match=f"{prefix}:*", count=1000):
+        shared.delete(key)
 
 
 def _browser():
