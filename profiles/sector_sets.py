@@ -9,7 +9,7 @@ directory's cards read them too (`directory.attach_sectors`), instead of a query
 They are kept as a set: the keys of a JSON object, `{"3": true, "7": true}` (`as_set`). A sector's
 test is then a key look-up (PostgreSQL `?`, SQLite `json_type`), where an array's containment
 (`@>`) parsed both sides per row: for "fibre" at 100,013 profiles (9,571 matches, 10 sectors) the
-sectors' counts took 5.5 ms instead of 10.8 (bench/README.md, "Cold searches").
+sectors' counts took 4.7 ms instead of 10.8 (in SQL, interleaved runs; README.md, "Benchmarks").
 
 How they stay equal to the relation (tests/test_sector_sets.py):
 - every change of the relation, from either side, writes the lists of the profiles it touched
