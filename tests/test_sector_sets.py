@@ -83,6 +83,20 @@ def test_refresh_writes_lists_for_rows_written_without_signals(two_sectors):
     assert_lists_equal_the_relation()
 
 
+def test_holds_picks_the_profiles_in_a_sector_from_their_own_sets(two_sectors):
+    cloud, subsea = two_sectors
+    both, only_cloud, none = InstitutionFactory(), InstitutionFactory(), InstitutionFactory()
+    both.sectors.add(cloud, subsea)
+    only_cloud.sectors.add(cloud)
+
+    def in_sector(sector):
+        return set(Institution.objects.filter(sector_sets.holds(sector.pk)))
+
+    assert in_sector(cloud) == {both, only_cloud}
+    assert in_sector(subsea) == {both}
+    assert none not in in_sector(cloud) | in_sector(subsea)
+
+
 def test_seed_scale_writes_each_profiles_list():
     call_command("seed_scale", "--institutions", "12", "--evidence", "1", "--relationships", "1", verbosity=0)
     assert Institution.objects.exclude(sector_ids={}).count() == 12
