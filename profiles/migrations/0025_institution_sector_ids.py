@@ -4,12 +4,18 @@ from django.db import migrations, models
 
 
 def write_sector_ids(apps, schema_editor):
-    """Every profile in a sector gets its list from the relation (the rest keep the default, [])."""
-    from profiles import sector_sets
-
+    """Every profile gets this migration's form of its sectors from the relation: their ids as a
+    sorted list, [] for none. Written here rather than by profiles.sector_sets, whose form is
+    today's (0026), not this migration's; 0026 reverts to this form with this function."""
     Institution = apps.get_model("profiles", "Institution")
-    members = Institution.sectors.through.objects.values_list("institution_id", flat=True).distinct()
-    sector_sets.refresh(members.iterator(), model=Institution)
+    found = {}
+    for institution, sector in Institution.sectors.through.objects.order_by("sector_id").values_list(
+        "institution_id", "sector_id"
+    ):
+        found.setdefault(institution, []).append(sector)
+    Institution.objects.update(sector_ids=[])
+    rows = [Institution(pk=pk, sector_ids=ids) for pk, ids in found.items()]
+    Institution.objects.bulk_update(rows, ["sector_ids"], batch_size=1000)
 
 
 class Migration(migrations.Migration):
